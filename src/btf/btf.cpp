@@ -199,10 +199,15 @@ struct Checker {
           if (!str_ok(t[3 + 2 * i]) || !id_ok(t[4 + 2 * i]))
             return fail(id, byte_off, "parameter " + std::to_string(i) + " has a bad name or type");
         return ok();
-      case 4: case 5: case 15:
+      case 4: case 5:
         for (std::uint32_t i = 0; i < vlen; ++i)
-          if ((kind != 15 && !str_ok(t[3 + 3 * i])) || !id_ok(t[4 + 3 * i]))
+          if (!str_ok(t[3 + 3 * i]) || !id_ok(t[4 + 3 * i]))
             return fail(id, byte_off, "member " + std::to_string(i) + " has a bad name or type");
+        return ok();
+      case 15:
+        for (std::uint32_t i = 0; i < vlen; ++i)
+          if (!id_ok(t[3 + 3 * i]))
+            return fail(id, byte_off, "variable " + std::to_string(i) + " references a type beyond the last id");
         return ok();
       case 6:
         for (std::uint32_t i = 0; i < vlen; ++i)
