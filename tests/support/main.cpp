@@ -4,6 +4,9 @@
 // more than it started with is reported (by name) as a failure when the suite tears down.
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "ebpf/pin.hpp"
 
 #include <string>
 #include <vector>
@@ -45,6 +48,8 @@ class FdLeakReport : public testing::Environment {
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
+  // Kernel tests pin objects under /sys/fs/bpf; some machines boot without bpffs mounted there.
+  if (::geteuid() == 0) (void)ebpf::ensure_bpffs();
   testing::UnitTest::GetInstance()->listeners().Append(new FdLeakListener);
   testing::AddGlobalTestEnvironment(new FdLeakReport);
   return RUN_ALL_TESTS();
