@@ -16,6 +16,8 @@
 #include <mutex>
 #include <set>
 
+#include "ebpf/assembler.hpp"
+#include "ebpf/syscall.hpp"
 #include "support/kernel.hpp"
 
 extern char** environ;
@@ -254,5 +256,51 @@ Result<int> udp_exchange(const TestNetns& from, const TestNetns& to, const std::
   }
   return received;
 }
+
+Result<PacketCounter> PacketCounter::create(ProgType type, std::uint16_t udp_port, int match_verdict,
+                                            int other_verdict, const std::string& name) {
+  using namespace ebpf::isa;
+  if (type != ProgType::xdp && type != ProgType::sched_cls)
+    return Error::invalid("PacketCounter", "only xdp and sched_cls programs can count packets");
+  sys::MapCreateAttr attr;
+  attr.map_type = static_cast<std::uint32_t>(MapType::array);
+  attr.key_size = 4;
+  attr.value_size = 16;
+  attr.max_entries = 1;
+  auto map = EBPF_TRY(sys::map_create(attr));
+  // xdp_md: data at 0, data_end at 4; __sk_buff: data at 76, data_end at 80.
+  std::int16_t data = type == ProgType::xdp ? 0 : 76;
+  std::int16_t data_end = type == ProgType::xdp ? 4 : 80;
+  constexpr std::int16_t kUdpEnd = 14 + 20 + 8;  // Ethernet + IPv4 without options + UDP
+  Assembler a;
+  a.ldx(W, r2, r1, data).ldx(W, r3, r1, data_end)
+      .ld_map_value(r7, map.get(), 0)
+      .mov(r4, 1).atomic_add(DW, r7, 8, r4)
+      .mov(r5, r2).add(r5, kUdpEnd).jgt(r5, r3, "other")
+      .ldx(H, r4, r2, 12).jne(r4, 0x0008, "other")  // EtherType IPv4 (big endian 0x0800)
+      .ldx(B, r4, r2, 14).jne(r4, 0x45, "other")    // IPv4, 20-byte header
+      .ldx(B, r4, r2, 23).jne(r4, 17, "other")      // UDP
+      .ldx(H, r4, r2, 36).jne(r4, htons(udp_port), "other")
+      .mov(r4, 1).atomic_add(DW, r7, 0, r4)
+      .mov(r0, match_verdict).exit()
+      .label("other").mov(r0, other_verdict).exit();
+  auto code = EBPF_TRY(std::move(a).finish());
+  ProgramLoadOptions options;
+  options.name = name;
+  auto program = EBPF_TRY(Program::load(type, code.span(), options));
+  return PacketCounter{std::move(map), std::move(program)};
+}
+
+namespace {
+Result<std::uint64_t> read_counter(const Fd& map, std::size_t index) {
+  std::uint32_t key = 0;
+  std::uint64_t value[2] = {};
+  EBPF_TRY(sys::map_lookup_elem(map.get(), &key, value));
+  return value[index];
+}
+}  // namespace
+
+Result<std::uint64_t> PacketCounter::matched() const { return read_counter(map, 0); }
+Result<std::uint64_t> PacketCounter::seen() const { return read_counter(map, 1); }
 
 }  // namespace ebpf::test

@@ -20,6 +20,7 @@
 #include "ebpf/error.hpp"
 #include "ebpf/fd.hpp"
 #include "ebpf/netlink.hpp"
+#include "ebpf/program.hpp"
 
 namespace ebpf::test {
 
@@ -97,5 +98,23 @@ void sweep_stale_test_objects();
 // returns how many a socket bound to `port` in `to` received within `timeout_ms` (0 when none arrive).
 Result<int> udp_exchange(const TestNetns& from, const TestNetns& to, const std::string& to_address,
                          std::uint16_t port, int count, std::size_t payload_size = 32, int timeout_ms = 500);
+
+// A program for network-hook tests that counts what it really saw, in an ARRAY map of one
+// {u64 matched; u64 seen;} value: `seen` counts every packet, `matched` the IPv4/UDP packets to `udp_port`.
+// It returns `match_verdict` for matched packets and `other_verdict` for the rest (XDP: 1 drop, 2 pass;
+// TC: 0 ok, 2 shot).
+struct PacketCounter {
+  Fd map;
+  Program program;
+
+  // `type` is ProgType::xdp or ProgType::sched_cls.
+  static Result<PacketCounter> create(ProgType type, std::uint16_t udp_port, int match_verdict, int other_verdict,
+                                      const std::string& name = "et_count");
+  Result<std::uint64_t> matched() const;
+  Result<std::uint64_t> seen() const;
+};
+
+inline constexpr int kXdpDrop = 1, kXdpPass = 2;
+inline constexpr int kTcOk = 0, kTcShot = 2;
 
 }  // namespace ebpf::test
