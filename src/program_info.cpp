@@ -1,4 +1,5 @@
 // Program introspection: struct bpf_prog_info (layout of Linux 6.18, defined here and checked below).
+#include <cerrno>
 #include <cstring>
 
 #include "ebpf/program.hpp"
@@ -64,6 +65,9 @@ Result<void> query(int fd, KernelProgInfo& info) {
   auto r = sys::obj_get_info_by_fd(fd, &info, len);
   if (!r) {
     auto err = std::move(r).error();
+    if (err.sys_errno() == EBADF || err.sys_errno() == EBADFD)
+      return Error(Errc::invalid_argument, kInfoOp, "fd " + std::to_string(fd) + " is not an open descriptor",
+                   err.sys_errno());
     return err.context("program info of fd " + std::to_string(fd));
   }
   return ok();
