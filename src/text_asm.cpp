@@ -428,7 +428,7 @@ bool parse_raw(Cursor& c, Assembler& a) {
   }
   if (f[0] < 0 || f[0] > 255 || f[1] < 0 || f[1] > 15 || f[2] < 0 || f[2] > 15 || f[3] < INT16_MIN || f[3] > INT16_MAX)
     return c.fail("field out of range (code 0..255, dst/src 0..15, off 16-bit)");
-  a.emit(make(std::uint8_t(f[0]), std::uint8_t(f[1]), std::uint8_t(f[2]), std::int16_t(f[3]), f[4]));
+  a.emit_unchecked(make(std::uint8_t(f[0]), std::uint8_t(f[1]), std::uint8_t(f[2]), std::int16_t(f[3]), f[4]));
   return true;
 }
 

@@ -81,6 +81,12 @@ class Assembler {
   // --- raw instructions and labels ---
   constexpr Assembler& emit(const Insn& i) { insns_.push_back(i); return *this; }
   constexpr Assembler& emit(const isa::Wide& w) { insns_.push_back(w[0]); insns_.push_back(w[1]); return *this; }
+  // Raw bytes that link() does not validate (for reproducing arbitrary input, e.g. `.insn` in text).
+  constexpr Assembler& emit_unchecked(const Insn& i) {
+    unchecked_.push_back(pos());
+    insns_.push_back(i);
+    return *this;
+  }
   // An instruction whose pc-relative target is `target`: off for jumps and may_goto, imm for gotol,
   // bpf-to-bpf calls and LD_IMM64 func loads (pass the first slot; the second is added).
   constexpr Assembler& emit(const Insn& i, Label target);
@@ -203,6 +209,7 @@ class Assembler {
   std::vector<LabelDef> labels_;
   std::vector<Fixup> fixups_;
   std::vector<MapRelocation> maps_;
+  std::vector<std::uint32_t> unchecked_;  // ascending indices emitted by emit_unchecked
   Failure failure_;
   bool failed_ = false;
   bool linked_ = false;
@@ -254,7 +261,10 @@ constexpr void Assembler::apply(const Fixup& f, const std::vector<LabelDef>& sor
 }
 
 constexpr void Assembler::validate() {
+  std::size_t raw = 0;
   for (std::size_t i = 0; i < insns_.size() && !failed_; i += isa::slots(insns_[i])) {
+    while (raw < unchecked_.size() && unchecked_[raw] < i) ++raw;
+    if (raw < unchecked_.size() && unchecked_[raw] == i) continue;
     const Insn* next = i + 1 < insns_.size() ? &insns_[i + 1] : nullptr;
     std::string_view why = isa::check(insns_[i], next);
     if (!why.empty()) fail(static_cast<std::uint32_t>(i), std::string(why));

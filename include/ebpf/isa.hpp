@@ -295,8 +295,8 @@ constexpr std::string_view memory(const Insn& i) {
   const std::uint8_t c = cls(i.code), m = mode(i.code);
   if (c != ST && !reg(i.src)) return "source register out of range";
   if (c == LDX) {
-    if (m == MEMSX) return size(i.code) == Size::u64 ? "sign-extending load of u64 does not exist" : "";
-    if (m != MEM) return "unknown LDX mode";
+    if (m == MEMSX && size(i.code) == Size::u64) return "sign-extending load of u64 does not exist";
+    if (m != MEM && m != MEMSX) return "unknown LDX mode";
     return i.imm != 0 ? "load has a non-zero immediate" : "";
   }
   if (c == ST) {
