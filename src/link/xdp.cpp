@@ -6,6 +6,7 @@
 
 #include "ebpf/program.hpp"
 #include "ebpf/syscall.hpp"
+#include "netns_scope.hpp"
 
 namespace ebpf {
 
@@ -132,12 +133,6 @@ Result<Link> attach_with_netlink(const Program& program, std::uint32_t ifindex, 
   return Link(std::make_unique<NetlinkXdpAttachment>(std::move(socket), ifindex, options.mode, std::move(prog)));
 }
 
-Result<std::optional<netlink::NetnsGuard>> enter_netns(int netns_fd) {
-  if (netns_fd < 0) return std::optional<netlink::NetnsGuard>();
-  auto guard = EBPF_TRY(netlink::NetnsGuard::enter(netns_fd));
-  return std::optional<netlink::NetnsGuard>(std::move(guard));
-}
-
 }  // namespace
 
 std::string_view name(XdpMode mode) noexcept {
@@ -155,7 +150,7 @@ Result<Link> attach_xdp(const Program& program, std::uint32_t ifindex, const Xdp
   if (ifindex == 0) return Error::invalid("attach xdp", "interface index 0 is not an interface");
   if (options.replace && options.method == XdpMethod::link)
     return Error::invalid("attach xdp", "a bpf_link never replaces another attachment; use Link::update");
-  auto netns = EBPF_TRY(enter_netns(options.netns_fd));
+  auto netns = EBPF_TRY(detail::enter_netns(options.netns_fd));
   // Replacing a netlink-attached program is only possible over netlink.
   if (options.method == XdpMethod::netlink || options.replace) return attach_with_netlink(program, ifindex, options);
   auto link = attach_with_link(program, ifindex, options.mode);
@@ -168,14 +163,14 @@ Result<Link> attach_xdp(const Program& program, std::string_view ifname, const X
   EBPF_TRY(check_program(program));
   std::uint32_t ifindex;
   {
-    auto netns = EBPF_TRY(enter_netns(options.netns_fd));
+    auto netns = EBPF_TRY(detail::enter_netns(options.netns_fd));
     ifindex = EBPF_TRY(netlink::interface_index(ifname));
   }
   return attach_xdp(program, ifindex, options);
 }
 
 Result<netlink::XdpState> query_xdp(std::uint32_t ifindex, int netns_fd) {
-  auto socket = EBPF_TRY(netns_fd >= 0 ? netlink::Socket::open_in_netns(netns_fd) : netlink::Socket::open());
+  auto socket = EBPF_TRY(detail::open_netlink(netns_fd));
   return netlink::query_xdp(socket, ifindex);
 }
 
