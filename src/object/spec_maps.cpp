@@ -128,14 +128,21 @@ Result<void> SpecParser::read_btf_maps(const elf::Section& section) {
     auto var = EBPF_TRY(btf.type(info.type));
     if (var.kind() != btf::Kind::var)
       return bad_object("DATASEC '.maps' entry " + std::to_string(i) + " is not a VAR");
-    if (info.offset > section.size || info.size > section.size - info.offset)
-      return bad_object("map '" + std::string(var.name()) + "' at offset " + std::to_string(info.offset) +
+    // Compilers leave DATASEC offsets at 0 (loaders fill them in): the symbol table has the real offset.
+    const elf::Symbol* sym = nullptr;
+    for (const auto& s : elf.symbols())
+      if (s.section == section.index && s.name == var.name() && s.type != elf::kSttSection) sym = &s;
+    if (sym == nullptr)
+      return bad_object("map '" + std::string(var.name()) + "' in DATASEC '.maps' has no symbol in section '.maps'");
+    std::uint64_t offset = sym->value;
+    if (offset > section.size || info.size > section.size - offset)
+      return bad_object("map '" + std::string(var.name()) + "' at offset " + std::to_string(offset) +
                         " lies outside section '.maps' (" + std::to_string(section.size) + " bytes)");
     std::uint64_t values_off = 0;
     auto def = EBPF_TRY(parse_btf_map_def(btf, var.ref(), std::string(var.name()), &values_off, 0));
     def.section_index = section.index;
-    def.section_offset = info.offset;
-    map_at[{section.index, info.offset}] = spec.maps.size();
+    def.section_offset = offset;
+    map_at[{section.index, offset}] = spec.maps.size();
     values_offset[spec.maps.size()] = values_off;
     spec.maps.push_back(std::move(def));
   }
