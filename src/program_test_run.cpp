@@ -12,7 +12,9 @@ constexpr const char* kRunOp = "BPF_PROG_TEST_RUN";
 
 std::size_t data_out_size(const TestRunOptions& o) {
   if (o.data_out_size != TestRunOptions::kAuto) return o.data_out_size;
-  return o.data_in.empty() ? 0 : o.data_in.size() + kDataOutHeadroom;
+  // Live frames are transmitted or dropped, never copied back.
+  if (o.data_in.empty() || (o.flags & test_run_flags::xdp_live_frames) != 0) return 0;
+  return o.data_in.size() + kDataOutHeadroom;
 }
 
 std::size_t ctx_out_size(const TestRunOptions& o) {
@@ -42,6 +44,11 @@ Error explain(Error err, const sys::TestRunAttr& a, std::size_t data_out, std::s
       msg += "an output buffer is too small";
     return Error(Errc::no_space, kRunOp, msg, ENOSPC);
   }
+  if (err.sys_errno() == E2BIG)
+    return Error(Errc::invalid_argument, kRunOp,
+                 what + ": ctx_in is larger than the kernel's context struct and the extra bytes are not zero "
+                        "(or batch_size is too large)",
+                 E2BIG);
   if (err.sys_errno() == ENOTSUP || err.sys_errno() == 524)
     return Error(Errc::not_supported, kRunOp, what + ": this program type cannot be test-run", err.sys_errno());
   if (err.sys_errno() == EINVAL)

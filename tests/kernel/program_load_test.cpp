@@ -304,3 +304,21 @@ TEST(ProgramLoad, ClosedOrEmptyDescriptorsGiveClearErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+// Kernel fact: fentry/fexit/LSM loads fail with EPERM and an empty log here (lockdown), even as root.
+TEST(ProgramLoad, FentryRefusedByLockdownIsPermissionNotVerifier) {
+  EBPF_REQUIRE_KERNEL();
+  auto opts = named("fe");
+  opts.expected_attach_type = ebpf::AttachType::trace_fentry;
+  opts.attach_btf_id = 1;  // refused before the target is even looked at
+  auto r = Program::load(ProgType::tracing, return_imm(0), opts);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::permission);
+  EXPECT_EQ(r.error().sys_errno(), EPERM);
+  EXPECT_NE(r.error().message().find("not a verifier rejection"), std::string::npos) << r.error().to_string();
+  EXPECT_NE(r.error().message().find(opts.name), std::string::npos);
+}
+
+}  // namespace
