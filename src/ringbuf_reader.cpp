@@ -35,6 +35,7 @@ struct RingBufferReader::State {
   }
 };
 
+RingBufferReader::RingBufferReader() noexcept = default;
 RingBufferReader::RingBufferReader(RingBufferReader&&) noexcept = default;
 RingBufferReader& RingBufferReader::operator=(RingBufferReader&&) noexcept = default;
 RingBufferReader::~RingBufferReader() = default;

@@ -297,7 +297,7 @@ class RingBufferReader {
  public:
   using Handler = std::function<void(std::span<const std::byte>)>;
 
-  RingBufferReader() = default;
+  RingBufferReader() noexcept;
   static Result<RingBufferReader> create(const RingBufferReaderOptions& opts = {});
   RingBufferReader(RingBufferReader&&) noexcept;
   RingBufferReader& operator=(RingBufferReader&&) noexcept;
