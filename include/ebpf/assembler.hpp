@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "ebpf/error.hpp"
@@ -194,10 +195,16 @@ class Assembler {
   };
 
   constexpr std::uint32_t pos() const { return static_cast<std::uint32_t>(insns_.size()); }
-  constexpr void fail(std::uint32_t insn, std::string message) {
+  // Records the first problem as "<what>'<name>'<tail>". The message is only built at run time: during
+  // constant evaluation the failure itself stops compilation (and GCC 12 mishandles string temporaries there).
+  constexpr void fail(std::uint32_t insn, std::string_view what, std::string_view name = {}, std::string_view tail = {}) {
     if (failed_) return;
     failed_ = true;
-    failure_ = {insn, std::move(message)};
+    failure_.insn = insn;
+    if (std::is_constant_evaluated()) return;
+    failure_.message.append(what);
+    if (!name.empty()) failure_.message.append("'").append(name).append("'");
+    failure_.message.append(tail);
   }
   constexpr void add_map_reloc(std::string_view map) { maps_.push_back({pos(), std::string(map), false}); }
   constexpr bool sort_labels(std::vector<LabelDef>& sorted);
@@ -226,7 +233,7 @@ constexpr Assembler& Assembler::emit(const Insn& i, Label target) {
 
 constexpr Assembler& Assembler::call(std::string_view helper_name) {
   auto id = helper_by_name(helper_name);
-  if (!id) fail(pos(), "unknown helper '" + std::string(helper_name) + "'");
+  if (!id) fail(pos(), "unknown helper ", helper_name);
   return emit(isa::call_helper(id ? *id : 0));
 }
 
@@ -237,7 +244,7 @@ constexpr bool Assembler::sort_labels(std::vector<LabelDef>& sorted) {
   });
   for (std::size_t i = 1; i < sorted.size(); ++i)
     if (sorted[i].name == sorted[i - 1].name) {
-      fail(sorted[i].insn, "duplicate label '" + sorted[i].name + "'");
+      fail(sorted[i].insn, "duplicate label ", sorted[i].name);
       return false;
     }
   return true;
@@ -246,15 +253,15 @@ constexpr bool Assembler::sort_labels(std::vector<LabelDef>& sorted) {
 constexpr void Assembler::apply(const Fixup& f, const std::vector<LabelDef>& sorted) {
   auto it = std::lower_bound(sorted.begin(), sorted.end(), f.label,
                              [](const LabelDef& d, const std::string& name) { return d.name < name; });
-  if (it == sorted.end() || it->name != f.label) return fail(f.insn, "undefined label '" + f.label + "'");
-  if (it->insn >= insns_.size()) return fail(f.insn, "label '" + f.label + "' is past the last instruction");
+  if (it == sorted.end() || it->name != f.label) return fail(f.insn, "undefined label ", f.label);
+  if (it->insn >= insns_.size()) return fail(f.insn, "label ", f.label, " is past the last instruction");
   const std::int64_t rel = std::int64_t(it->insn) - std::int64_t(f.insn) - 1;
   Insn& i = insns_[f.insn];
   const bool uses_imm = isa::is_ld_imm64(i) || !isa::has_jump_offset(i);
   if (uses_imm) {
     i.imm = static_cast<std::int32_t>(rel);
   } else if (rel < -32768 || rel > 32767) {
-    fail(f.insn, "jump to '" + f.label + "' is out of range for a 16-bit offset (use gotol)");
+    fail(f.insn, "jump to ", f.label, " is out of range for a 16-bit offset (use gotol)");
   } else {
     i.off = static_cast<std::int16_t>(rel);
   }
@@ -267,7 +274,7 @@ constexpr void Assembler::validate() {
     if (raw < unchecked_.size() && unchecked_[raw] == i) continue;
     const Insn* next = i + 1 < insns_.size() ? &insns_[i + 1] : nullptr;
     std::string_view why = isa::check(insns_[i], next);
-    if (!why.empty()) fail(static_cast<std::uint32_t>(i), std::string(why));
+    if (!why.empty()) fail(static_cast<std::uint32_t>(i), why);
   }
 }
 
