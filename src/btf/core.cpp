@@ -46,7 +46,16 @@ Result<FieldValue> field_value(const Spec& spec, RelocKind kind) {
       byte_off = bit_off / 8 / byte_sz * byte_sz;
     }
   }
-  out.size = byte_sz;
+  // Memory access size for LDX/STX width fixes: the element size for arrays, nothing for bitfields.
+  if (!bitfield) {
+    TypeId mem = spec.field_type;
+    for (int depth = 0; depth < 32; ++depth) {
+      Type t = EBPF_TRY(btf.skip_modifiers(mem));
+      if (t.kind() != Kind::array) break;
+      mem = t.array().elem_type;
+    }
+    out.size = EBPF_TRY(btf.resolve_size(mem));
+  }
   switch (kind) {
     case RelocKind::field_byte_offset:
       out.value = byte_off;

@@ -94,7 +94,7 @@ Result<BtfExt> BtfExt::parse(std::span<const std::byte> bytes, const Btf& btf) {
   }
   if (bytes[2] != std::byte{1}) return bad("unsupported .BTF.ext version " + std::to_string(int(bytes[2])));
   std::uint32_t hdr_len = r.u32(4);
-  if (hdr_len < 32 || hdr_len > bytes.size() || hdr_len % 4)
+  if (hdr_len < 24 || hdr_len > bytes.size() || hdr_len % 4)
     return bad("header length " + std::to_string(hdr_len) + " at offset 4 is invalid (file has " +
                std::to_string(bytes.size()) + " bytes)");
   BtfExt ext;
@@ -102,7 +102,7 @@ Result<BtfExt> BtfExt::parse(std::span<const std::byte> bytes, const Btf& btf) {
   ExtParser p{r, ext.btf_, hdr_len};
   EBPF_TRY(p.block("func_info", r.u32(8), r.u32(12), ext.func_info_rec_size_, ext.func_info_));
   EBPF_TRY(p.block("line_info", r.u32(16), r.u32(20), ext.line_info_rec_size_, ext.line_info_));
-  if (hdr_len >= 40) {
+  if (hdr_len >= 32) {
     EBPF_TRY(p.block("core_relo", r.u32(24), r.u32(28), ext.core_relo_rec_size_, ext.core_relos_));
     for (const auto& sec : ext.core_relos_)
       for (const auto& relo : sec.records)
