@@ -290,12 +290,18 @@ Result<Map> Map::create(const MapSpec& spec) {
   }
   auto fd = sys::map_create(attr);
   if (!fd) return explain_create_failure(std::move(fd).error(), spec);
-  return make(std::move(*fd), spec.type, spec.name, spec.key_size, spec.value_size, spec.max_entries, spec.flags);
+  auto map = EBPF_TRY(
+      make(std::move(*fd), spec.type, spec.name, spec.key_size, spec.value_size, spec.max_entries, spec.flags));
+  if (spec.type == MapType::arena) map.arena_address_ = spec.map_extra;
+  return map;
 }
 
 Result<Map> Map::from_info(Fd fd, const BpfMapInfo& raw) {
-  return make(std::move(fd), static_cast<MapType>(raw.type), std::string(raw.name, strnlen(raw.name, sizeof raw.name)),
-              raw.key_size, raw.value_size, raw.max_entries, raw.map_flags);
+  auto map = EBPF_TRY(make(std::move(fd), static_cast<MapType>(raw.type),
+                           std::string(raw.name, strnlen(raw.name, sizeof raw.name)), raw.key_size, raw.value_size,
+                           raw.max_entries, raw.map_flags));
+  if (map.type_ == MapType::arena) map.arena_address_ = raw.map_extra;
+  return map;
 }
 
 Result<Map> Map::from_fd(Fd fd) {
@@ -349,7 +355,9 @@ Result<void> Map::unpin(const std::string& path) {
 
 Result<Map> Map::clone() const {
   auto fd = EBPF_TRY(fd_.dup());
-  return make(std::move(fd), type_, name_, key_size_, value_size_, max_entries_, flags_);
+  auto copy = EBPF_TRY(make(std::move(fd), type_, name_, key_size_, value_size_, max_entries_, flags_));
+  copy.arena_address_ = arena_address_;
+  return copy;
 }
 
 Result<MapInfo> Map::info() const {

@@ -156,6 +156,7 @@ Result<MapMapping> Map::mmap(bool writable) const {
     size = (stride * max_entries_ + page - 1) / page * page;
   } else if (type_ == MapType::arena) {
     size = std::size_t{max_entries_} * page;
+    hint = reinterpret_cast<void*>(arena_address_);
   } else {
     return Error::invalid("mmap", "map '" + name_ + "' (" + std::string(ebpf::name(type_)) +
                                       ") cannot be mapped: only arrays created with map_flags::mmapable and arenas can");
@@ -169,6 +170,7 @@ Result<MapMapping> Map::mmap(bool writable) const {
                                 : "";
     return Error::from_errno(e, "mmap", "cannot map map '" + name_ + "'" + hint_text);
   }
+  if (type_ == MapType::arena && arena_address_ == 0) arena_address_ = reinterpret_cast<std::uintptr_t>(addr);
   return MapMapping(addr, size);
 }
 

@@ -218,6 +218,8 @@ class Map {
 
   // ---- mmap (array with map_flags::mmapable, arena) ----
   // Maps the whole map; read-only when `writable` is false (required for frozen or rdonly_prog arrays).
+  // An arena lives at one user address (map_extra, or wherever it was first mapped): later mappings through
+  // this Map ask for the same address, as the kernel requires.
   Result<MapMapping> mmap(bool writable = true) const;
 
   // ---- iteration (byte level) ----
@@ -245,6 +247,7 @@ class Map {
   std::uint32_t max_entries_ = 0;
   std::uint32_t flags_ = 0;
   std::size_t value_buffer_size_ = 0;
+  mutable std::uintptr_t arena_address_ = 0;  // first user address of an arena mapping
 };
 
 // Reads a map chunk by chunk into reused buffers (one allocation for the whole iteration).
