@@ -138,6 +138,13 @@ Result<void> SpecParser::read_btf_maps(const elf::Section& section) {
     if (offset > section.size || info.size > section.size - offset)
       return bad_object("map '" + std::string(var.name()) + "' at offset " + std::to_string(offset) +
                         " lies outside section '.maps' (" + std::to_string(section.size) + " bytes)");
+    // A BTF map definition carries its values in BTF; its bytes must be zero (`values` slots are relocated).
+    if (!section.nobits()) {
+      auto bytes = elf.data(section).subspan(offset, info.size);
+      if (std::any_of(bytes.begin(), bytes.end(), [](std::byte b) { return b != std::byte{0}; }))
+        return bad_object("map '" + std::string(var.name()) + "' has non-zero initial data in '.maps'; only "
+                          "`values` may be initialised");
+    }
     std::uint64_t values_off = 0;
     auto def = EBPF_TRY(parse_btf_map_def(btf, var.ref(), std::string(var.name()), &values_off, 0));
     def.section_index = section.index;
@@ -170,6 +177,12 @@ Result<void> SpecParser::read_legacy_maps(const elf::Section& section) {
       return bad_object("map '" + std::string(sym->name) + "' at offset " + std::to_string(sym->value) +
                         " lies outside section " + section_name(section.index));
     auto field = [&](std::uint64_t i) { return i * 4 < stride ? u32_at(d, sym->value + i * 4) : 0u; };
+    // struct bpf_map_def has 5 fields, iproute2's bpf_elf_map 9: anything else must be zero padding.
+    std::uint64_t known = stride >= 36 ? 36 : 20;
+    for (std::uint64_t i = known; i < stride; ++i)
+      if (d[sym->value + i] != std::byte{0})
+        return bad_object("map '" + std::string(sym->name) + "': unknown non-zero data at byte " + std::to_string(i) +
+                          " of its " + std::to_string(stride) + "-byte definition");
     MapDefinition def;
     def.name = std::string(sym->name);
     def.source = MapSource::legacy;
