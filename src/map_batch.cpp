@@ -2,7 +2,7 @@
 //
 // Kernel behaviour this relies on:
 //   - a map type without batch support answers ENOTSUPP (524) or EOPNOTSUPP (some paths EINVAL) before
-//     touching any element, so falling back is safe when nothing was processed;
+//     touching any element, so falling back to one syscall per element is safe;
 //   - LOOKUP_BATCH on a hash map returns whole buckets: fewer entries than asked, ENOSPC when one bucket holds
 //     more than the buffer, and ENOENT (with a valid count) at the end;
 //   - get_next_key from a key that was deleted meanwhile restarts at the first key (hash maps).
@@ -16,9 +16,23 @@ namespace {
 
 constexpr int kENOTSUPP = 524;  // kernel-internal "not supported", seen by user space
 
-bool batch_unsupported(const Error& error) {
+// Types whose kernel implementation has batch operations: for them EINVAL is a real error.
+bool has_batch_ops(MapType type) {
+  switch (type) {
+    case MapType::hash: case MapType::lru_hash: case MapType::percpu_hash: case MapType::lru_percpu_hash:
+    case MapType::array: case MapType::percpu_array: case MapType::lpm_trie: case MapType::array_of_maps:
+    case MapType::hash_of_maps:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The kernel refuses unsupported batch commands before touching any element (attr.count is then left as
+// passed in, so it cannot tell us anything).
+bool batch_unsupported(const Error& error, MapType type) {
   int e = error.sys_errno();
-  return e == kENOTSUPP || e == EOPNOTSUPP || e == EINVAL;
+  return e == kENOTSUPP || e == EOPNOTSUPP || (e == EINVAL && !has_batch_ops(type));
 }
 
 Error batch_error(Error error, const std::string& map_name) {
@@ -78,7 +92,7 @@ Result<std::uint32_t> Map::run_lookup_batch(sys::Cmd cmd, BatchCursor& cursor, s
     return Error(Errc::no_space, op, "map '" + name_ + "': a hash bucket holds more than " + std::to_string(count) +
                                          " entries; retry with a larger batch", ENOSPC);
   }
-  if (!cursor.started_ && attr.count == 0 && batch_unsupported(r.error()) && cmd == sys::Cmd::map_lookup_batch &&
+  if (!cursor.started_ && batch_unsupported(r.error(), type_) && cmd == sys::Cmd::map_lookup_batch &&
       options.elem_flags == 0) {
     cursor.fallback_ = true;
     return lookup_batch_fallback(cursor, keys, values);
@@ -137,7 +151,7 @@ Result<std::uint32_t> Map::update_batch(std::span<const std::byte> keys, std::sp
   attr.flags = options.flags;
   auto r = sys::map_batch(sys::Cmd::map_update_batch, attr);
   if (r) return attr.count;
-  if (attr.count != 0 || !batch_unsupported(r.error())) return batch_error(std::move(r).error(), name_);
+  if (!batch_unsupported(r.error(), type_)) return batch_error(std::move(r).error(), name_);
   // No batch support for this type: one update per element (a genuine EINVAL shows up again here).
   for (std::size_t i = 0; i < count; ++i) {
     auto one = sys::map_update_elem(fd(), keys.data() + i * key_size_, values.data() + i * value_buffer_size_,
@@ -162,7 +176,7 @@ Result<std::uint32_t> Map::delete_batch(std::span<const std::byte> keys, const B
   attr.flags = options.flags;
   auto r = sys::map_batch(sys::Cmd::map_delete_batch, attr);
   if (r) return attr.count;
-  if (attr.count != 0 || !batch_unsupported(r.error())) return batch_error(std::move(r).error(), name_);
+  if (!batch_unsupported(r.error(), type_)) return batch_error(std::move(r).error(), name_);
   for (std::size_t i = 0; i < count; ++i) {
     auto one = sys::map_delete_elem(fd(), keys.data() + i * key_size_, options.elem_flags);
     if (!one) return batch_error(std::move(one).error(), name_).context("element " + std::to_string(i));
