@@ -307,6 +307,8 @@ Result<Map> Map::from_info(Fd fd, const BpfMapInfo& raw) {
 Result<Map> Map::from_fd(Fd fd) {
   constexpr std::string_view kOp = "BPF_OBJ_GET_INFO_BY_FD";
   if (!fd.valid()) return Error::invalid(std::string(kOp), "not a BPF map: the descriptor is empty");
+  if (::fcntl(fd.get(), F_GETFD) < 0)
+    return Error::from_errno(errno, std::string(kOp), "descriptor " + std::to_string(fd.get()) + " is not open");
   // bpf_obj_get_info_by_fd answers for programs, links and BTF too, with their own layout: check the kind.
   auto target = describe_fd(fd.get());
   if (!target.empty() && target != "anon_inode:bpf-map")
