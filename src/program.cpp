@@ -43,8 +43,8 @@ Result<void> check_options(std::span<const Insn> insns, const ProgramLoadOptions
     return bad("func_info size is not a multiple of func_info_rec_size");
   if (!o.line_info.empty() && (o.line_info_rec_size == 0 || o.line_info.size() % o.line_info_rec_size != 0))
     return bad("line_info size is not a multiple of line_info_rec_size");
-  if (o.initial_log_size == 0 || o.max_log_size < o.initial_log_size || o.max_log_size > UINT32_MAX / 2)
-    return bad("log sizes must satisfy 0 < initial_log_size <= max_log_size <= 2 GiB");
+  if (o.initial_log_size < 128 || o.max_log_size < o.initial_log_size || o.max_log_size > UINT32_MAX / 2)
+    return bad("log sizes must satisfy 128 <= initial_log_size <= max_log_size <= 2 GiB");
   if ((o.log_level & ~7U) != 0) return bad("log_level takes only bits 1 (basic), 2 (verbose), 4 (stats)");
   return ok();
 }
@@ -109,7 +109,9 @@ LoggedAttempt load_with_log(sys::ProgLoadAttr attr, std::uint32_t level, const P
 
 Error classify_failure(Error err, std::string log, bool truncated, const std::string& what) {
   int e = err.sys_errno();
-  if (!log.empty() && (e == EACCES || e == EINVAL || e == ENOSPC || e == E2BIG || e == EFAULT)) {
+  // Whatever the errno (EACCES, EINVAL, EPROTO, E2BIG ...), a failure the verifier explained in its log is
+  // a verifier rejection; only resource exhaustion is reported as what it is.
+  if (!log.empty() && e != ENOMEM) {
     Error v(Errc::verifier, kLoadOp, what + " rejected by the verifier", e);
     v.with_verifier_log(std::move(log), truncated);
     return v;
@@ -138,19 +140,27 @@ Result<Program> Program::load(ProgType type, std::span<const Insn> insns, const 
 
   if (opts.log_level != 0) {
     auto attempt = load_with_log(attr, opts.log_level, opts);
-    if (!attempt.fd) return classify_failure(std::move(attempt.fd).error(), std::move(attempt.log),
-                                             attempt.truncated, what);
-    return Program(std::move(*attempt.fd), type, opts.name, std::move(attempt.log));
+    if (attempt.fd) return Program(std::move(*attempt.fd), type, opts.name, std::move(attempt.log));
+    if (attempt.truncated) {
+      // The kernel turns a full log into ENOSPC even for a program it would accept, so say only that.
+      Error err(Errc::no_space, kLoadOp,
+                what + ": the verifier log did not fit in max_log_size (" + std::to_string(opts.max_log_size) +
+                    " bytes); raise it or lower log_level",
+                ENOSPC);
+      err.with_verifier_log(std::move(attempt.log), true);
+      return err;
+    }
+    return classify_failure(std::move(attempt.fd).error(), std::move(attempt.log), false, what);
   }
 
   auto fd = sys::prog_load(attr);
   if (fd) return Program(std::move(*fd), type, opts.name);
-  // Failed: load again with a log to learn why (the log also makes the verifier's reason explicit).
+  // Failed: load again with a log to learn why. The first errno is the real verdict (a log that overflows
+  // max_log_size turns the second attempt's errno into ENOSPC).
   auto first = std::move(fd).error();
   auto retry = load_with_log(attr, log_level::basic, opts);
   if (retry.fd) return Program(std::move(*retry.fd), type, opts.name);  // transient first failure
-  auto err = std::move(retry.fd).error();
-  if (err.sys_errno() != first.sys_errno() && retry.log.empty() && !retry.truncated) err = std::move(first);
+  auto err = retry.truncated ? std::move(first) : std::move(retry.fd).error();
   return classify_failure(std::move(err), std::move(retry.log), retry.truncated, what);
 }
 

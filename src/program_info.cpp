@@ -111,6 +111,8 @@ Result<ProgramInfo> program_info(int prog_fd) {
   out.ifindex = k.ifindex;
   out.gpl_compatible = (k.gpl_compatible_bits & 1U) != 0;
   out.btf_id = k.btf_id;
+  out.func_info_count = k.nr_func_info;
+  out.line_info_count = k.nr_line_info;
   out.run_count = k.run_cnt;
   out.run_time_ns = k.run_time_ns;
   out.recursion_misses = k.recursion_misses;

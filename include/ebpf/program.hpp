@@ -72,6 +72,8 @@ struct ProgramInfo {
   std::uint32_t ifindex = 0;
   bool gpl_compatible = false;
   std::uint32_t btf_id = 0;
+  std::uint32_t func_info_count = 0;  // records kept from ProgramLoadOptions::func_info
+  std::uint32_t line_info_count = 0;
   std::uint64_t run_count = 0;    // counted only while stats are enabled (enable_run_stats)
   std::uint64_t run_time_ns = 0;
   std::uint64_t recursion_misses = 0;
