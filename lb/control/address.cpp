@@ -47,6 +47,14 @@ bool Cidr::contains(const IpAddress& ip) const {
 
 std::string Cidr::to_string() const { return address.to_string() + "/" + std::to_string(prefix_len); }
 
+Endpoint Endpoint::loopback(std::uint16_t port) {
+  Endpoint ep;
+  ep.address.family = kFamilyV4;
+  ep.address.addr.bytes = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  ep.port = port;
+  return ep;
+}
+
 std::string Endpoint::to_string() const {
   if (address.is_v4()) return address.to_string() + ":" + std::to_string(port);
   return "[" + address.to_string() + "]:" + std::to_string(port);

@@ -33,6 +33,8 @@ struct Cidr {
 struct Endpoint {
   IpAddress address;
   std::uint16_t port = 0;  // host order
+  // 127.0.0.1:port (port 0 = "any free port" for listeners).
+  static Endpoint loopback(std::uint16_t port);
   std::string to_string() const;  // "10.0.0.1:80", "[2001:db8::1]:80"
 };
 

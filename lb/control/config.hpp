@@ -93,7 +93,7 @@ struct ConntrackConfig {
 inline constexpr std::uint16_t kDefaultAdminPort = 9180;
 
 struct AdminConfig {
-  Endpoint listen = *parse_endpoint("127.0.0.1:9180");
+  Endpoint listen = Endpoint::loopback(kDefaultAdminPort);
   std::string token;  // empty = changes disabled
 };
 
