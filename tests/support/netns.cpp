@@ -83,6 +83,29 @@ void sweep_root_links(const std::set<long>& live) {
     if (is_stale(link.name, live)) (void)run_command({"ip", "link", "delete", link.name});
 }
 
+// A cgroup directory and its child cgroups, deepest first (cgroups are removed with rmdir, bottom-up).
+void remove_cgroup_tree(const std::string& path) {
+  if (DIR* dir = ::opendir(path.c_str())) {
+    std::vector<std::string> children;
+    while (auto* entry = ::readdir(dir))
+      if (entry->d_type == DT_DIR && entry->d_name[0] != '.') children.push_back(path + "/" + entry->d_name);
+    ::closedir(dir);
+    for (const auto& child : children) remove_cgroup_tree(child);
+  }
+  ::rmdir(path.c_str());
+}
+
+void sweep_cgroups(const std::set<long>& live) {
+  const std::string root = "/sys/fs/cgroup/unified";
+  DIR* dir = ::opendir(root.c_str());
+  if (dir == nullptr) return;
+  std::vector<std::string> stale;
+  while (auto* entry = ::readdir(dir))
+    if (entry->d_type == DT_DIR && is_stale(entry->d_name, live)) stale.push_back(root + "/" + entry->d_name);
+  ::closedir(dir);
+  for (const auto& path : stale) remove_cgroup_tree(path);
+}
+
 }  // namespace
 
 Result<std::string> run_command(const std::vector<std::string>& argv) {
@@ -127,6 +150,7 @@ void sweep_stale_test_objects() {
   auto live = live_pid_residues();
   sweep_netns(live);
   sweep_root_links(live);
+  sweep_cgroups(live);
 }
 
 Result<TestNetns> TestNetns::create(std::string_view suffix) {

@@ -8,8 +8,9 @@
 //                 it remounts /sys and hides bpffs.)
 //   VethTopology  two namespaces joined by a veth pair with IPv4 addresses, ready for traffic;
 //   exec()/sh()   run a command (ping, ip, ethtool) inside a namespace via nsenter --net.
-// The first TestNetns of a process sweeps leftovers of crashed runs: "et<pid>x..." namespaces and root
-// namespace links whose <pid> belongs to no running process. Nothing without that prefix is touched.
+// The first TestNetns of a process sweeps leftovers of crashed runs: "et<pid>x..." namespaces, root
+// namespace links and cgroups (under /sys/fs/cgroup/unified) whose <pid> belongs to no running process.
+// Nothing without that prefix is touched.
 #pragma once
 
 #include <cstdint>
