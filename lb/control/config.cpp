@@ -295,8 +295,10 @@ Result<Config> Parser::document(const Node& root) {
 }
 
 Error cross_error(const Config& config, SourceLocation where, std::string_view path, std::string_view message) {
-  return Error::invalid("config", config.source + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
-                                      ": " + std::string(path) + ": " + std::string(message));
+  // Services from the command line have no file position.
+  const std::string at = where.line == 0 ? config.source
+                                         : config.source + ":" + std::to_string(where.line) + ":" + std::to_string(where.column);
+  return Error::invalid("config", at + ": " + std::string(path) + ": " + std::string(message));
 }
 
 Result<void> validate_service(const Config& config, const ServiceConfig& svc, std::size_t i) {

@@ -110,7 +110,7 @@ struct Config {
   ConntrackConfig conntrack;
   AdminConfig admin;
   std::vector<ServiceConfig> services;
-  std::string source = "<defaults>";  // file name the configuration came from
+  std::string source = "<command line>";  // file name the configuration came from
 };
 
 // Parses YAML text; `source_name` prefixes error locations.
