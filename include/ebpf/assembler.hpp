@@ -92,9 +92,9 @@ class Assembler {
   // bpf-to-bpf calls and LD_IMM64 func loads (pass the first slot; the second is added).
   constexpr Assembler& emit(const Insn& i, Label target);
   // Binds `name` to the next instruction.
-  constexpr Assembler& label(Label name) { labels_.push_back({std::string(name), pos(), false}); return *this; }
+  constexpr Assembler& label(Label name) { labels_.push_back({intern(name), pos(), false}); return *this; }
   // A subprogram entry: a label that bpf-to-bpf calls and callbacks can target.
-  constexpr Assembler& function(Label name) { labels_.push_back({std::string(name), pos(), true}); return *this; }
+  constexpr Assembler& function(Label name) { labels_.push_back({intern(name), pos(), true}); return *this; }
 
   // --- ALU: rN operands give 64-bit operations, wN operands 32-bit ones ---
 #define EBPF_ASM_ALU_(name)                                                                             \
@@ -184,15 +184,29 @@ class Assembler {
   Result<Bytecode> finish() &&;
 
  private:
+  // Label names live in one arena string (few allocations: assembling stays fast for large programs).
+  struct Name {
+    std::uint32_t off, len;
+    std::uint64_t hash;  // FNV-1a: label lookups compare integers first
+  };
   struct LabelDef {
-    std::string name;
-    std::uint32_t insn;
+    Name name;
+    std::uint32_t insn;  // labels_ is in ascending insn order: labels bind to the current position
     bool function;
   };
   struct Fixup {
     std::uint32_t insn;
-    std::string label;
+    Name label;
   };
+
+  constexpr Name intern(std::string_view s) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (char ch : s) h = (h ^ static_cast<unsigned char>(ch)) * 0x100000001b3ull;
+    Name n{static_cast<std::uint32_t>(names_.size()), static_cast<std::uint32_t>(s.size()), h};
+    names_.append(s);
+    return n;
+  }
+  constexpr std::string_view name(Name n) const { return std::string_view(names_).substr(n.off, n.len); }
 
   constexpr std::uint32_t pos() const { return static_cast<std::uint32_t>(insns_.size()); }
   // Records the first problem as "<what>'<name>'<tail>". The message is only built at run time: during
@@ -207,12 +221,13 @@ class Assembler {
     failure_.message.append(tail);
   }
   constexpr void add_map_reloc(std::string_view map) { maps_.push_back({pos(), std::string(map), false}); }
-  constexpr bool sort_labels(std::vector<LabelDef>& sorted);
-  constexpr void apply(const Fixup& f, const std::vector<LabelDef>& sorted);
+  constexpr bool sort_labels(std::vector<std::uint32_t>& sorted);
+  constexpr void apply(const Fixup& f, const std::vector<std::uint32_t>& sorted);
   constexpr void validate();
   Bytecode take_symbols() const;
 
   std::vector<Insn> insns_;
+  std::string names_;
   std::vector<LabelDef> labels_;
   std::vector<Fixup> fixups_;
   std::vector<MapRelocation> maps_;
@@ -225,7 +240,7 @@ class Assembler {
 // --- constexpr implementation -----------------------------------------------------------------------------
 
 constexpr Assembler& Assembler::emit(const Insn& i, Label target) {
-  fixups_.push_back({pos(), std::string(target)});
+  fixups_.push_back({pos(), intern(target)});
   insns_.push_back(i);
   if (isa::is_ld_imm64(i)) insns_.push_back(isa::make(0, 0, 0, 0, 0));
   return *this;
@@ -237,31 +252,42 @@ constexpr Assembler& Assembler::call(std::string_view helper_name) {
   return emit(isa::call_helper(id ? *id : 0));
 }
 
-constexpr bool Assembler::sort_labels(std::vector<LabelDef>& sorted) {
-  sorted = labels_;
-  std::sort(sorted.begin(), sorted.end(), [](const LabelDef& a, const LabelDef& b) {
-    return a.name != b.name ? a.name < b.name : a.insn < b.insn;  // the later definition is the duplicate
+constexpr bool Assembler::sort_labels(std::vector<std::uint32_t>& sorted) {
+  sorted.resize(labels_.size());
+  for (std::uint32_t k = 0; k < sorted.size(); ++k) sorted[k] = k;
+  // Order by (hash, name, definition order): equal names end up adjacent, the later one is the duplicate.
+  std::sort(sorted.begin(), sorted.end(), [this](std::uint32_t a, std::uint32_t b) {
+    const Name &x = labels_[a].name, &y = labels_[b].name;
+    if (x.hash != y.hash) return x.hash < y.hash;
+    if (name(x) != name(y)) return name(x) < name(y);
+    return a < b;
   });
-  for (std::size_t i = 1; i < sorted.size(); ++i)
-    if (sorted[i].name == sorted[i - 1].name) {
-      fail(sorted[i].insn, "duplicate label ", sorted[i].name);
+  for (std::size_t k = 1; k < sorted.size(); ++k) {
+    const LabelDef& d = labels_[sorted[k]];
+    if (name(d.name) == name(labels_[sorted[k - 1]].name)) {
+      fail(d.insn, "duplicate label ", name(d.name));
       return false;
     }
+  }
   return true;
 }
 
-constexpr void Assembler::apply(const Fixup& f, const std::vector<LabelDef>& sorted) {
-  auto it = std::lower_bound(sorted.begin(), sorted.end(), f.label,
-                             [](const LabelDef& d, const std::string& name) { return d.name < name; });
-  if (it == sorted.end() || it->name != f.label) return fail(f.insn, "undefined label ", f.label);
-  if (it->insn >= insns_.size()) return fail(f.insn, "label ", f.label, " is past the last instruction");
-  const std::int64_t rel = std::int64_t(it->insn) - std::int64_t(f.insn) - 1;
+constexpr void Assembler::apply(const Fixup& f, const std::vector<std::uint32_t>& sorted) {
+  const std::string_view label = name(f.label);
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), f.label, [this](std::uint32_t k, const Name& want) {
+    const Name& have = labels_[k].name;
+    return have.hash != want.hash ? have.hash < want.hash : name(have) < name(want);
+  });
+  if (it == sorted.end() || name(labels_[*it].name) != label) return fail(f.insn, "undefined label ", label);
+  const std::uint32_t target = labels_[*it].insn;
+  if (target >= insns_.size()) return fail(f.insn, "label ", label, " is past the last instruction");
+  const std::int64_t rel = std::int64_t(target) - std::int64_t(f.insn) - 1;
   Insn& i = insns_[f.insn];
   const bool uses_imm = isa::is_ld_imm64(i) || !isa::has_jump_offset(i);
   if (uses_imm) {
     i.imm = static_cast<std::int32_t>(rel);
   } else if (rel < -32768 || rel > 32767) {
-    fail(f.insn, "jump to ", f.label, " is out of range for a 16-bit offset (use gotol)");
+    fail(f.insn, "jump to ", label, " is out of range for a 16-bit offset (use gotol)");
   } else {
     i.off = static_cast<std::int16_t>(rel);
   }
@@ -280,7 +306,7 @@ constexpr void Assembler::validate() {
 
 constexpr bool Assembler::link() {
   if (linked_ || failed_) return !failed_;
-  std::vector<LabelDef> sorted;
+  std::vector<std::uint32_t> sorted;
   if (!sort_labels(sorted)) return false;
   for (const Fixup& f : fixups_) {
     apply(f, sorted);

@@ -46,8 +46,7 @@ std::vector<std::string> Bytecode::unresolved() const {
 Bytecode Assembler::take_symbols() const {
   Bytecode b;
   b.symbols.reserve(labels_.size());
-  for (const LabelDef& l : labels_) b.symbols.push_back({l.name, l.insn, l.function});
-  std::stable_sort(b.symbols.begin(), b.symbols.end(), [](const Symbol& x, const Symbol& y) { return x.insn < y.insn; });
+  for (const LabelDef& l : labels_) b.symbols.push_back({std::string(name(l.name)), l.insn, l.function});
   return b;
 }
 
