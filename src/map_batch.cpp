@@ -53,14 +53,15 @@ Result<std::uint32_t> Map::lookup_and_delete_batch(BatchCursor& cursor, std::spa
 
 Result<std::uint32_t> Map::run_lookup_batch(sys::Cmd cmd, BatchCursor& cursor, std::span<std::byte> keys,
                                             std::span<std::byte> values, const BatchOptions& options) const {
-  const std::string op(sys::name(cmd));
-  if (key_size_ == 0) return Error::invalid(op, "map '" + name_ + "' has no keys to iterate");
+  // The operation name becomes a std::string only on error paths: the hot path must not allocate.
+  const std::string_view op = sys::name(cmd);
+  if (key_size_ == 0) return Error::invalid(std::string(op), "map '" + name_ + "' has no keys to iterate");
   if (keys.size() % key_size_ != 0 || keys.empty())
-    return Error::invalid(op, "map '" + name_ + "': key buffer of " + std::to_string(keys.size()) +
+    return Error::invalid(std::string(op), "map '" + name_ + "': key buffer of " + std::to_string(keys.size()) +
                                   " bytes is not a non-zero multiple of the key size " + std::to_string(key_size_));
   const std::size_t count = keys.size() / key_size_;
   if (values.size() != count * value_buffer_size_)
-    return Error::invalid(op, "map '" + name_ + "': value buffer of " + std::to_string(values.size()) +
+    return Error::invalid(std::string(op), "map '" + name_ + "': value buffer of " + std::to_string(values.size()) +
                                   " bytes, expected " + std::to_string(count) + " × " +
                                   std::to_string(value_buffer_size_));
   if (cursor.done_) return 0U;
@@ -89,7 +90,7 @@ Result<std::uint32_t> Map::run_lookup_batch(sys::Cmd cmd, BatchCursor& cursor, s
   if (e == ENOSPC && attr.count == 0) {
     // One hash bucket holds more entries than the buffer; the cursor was written and stays at that bucket.
     cursor.started_ = true;
-    return Error(Errc::no_space, op, "map '" + name_ + "': a hash bucket holds more than " + std::to_string(count) +
+    return Error(Errc::no_space, std::string(op), "map '" + name_ + "': a hash bucket holds more than " + std::to_string(count) +
                                          " entries; retry with a larger batch", ENOSPC);
   }
   if (!cursor.started_ && batch_unsupported(r.error(), type_) && cmd == sys::Cmd::map_lookup_batch &&
@@ -132,13 +133,13 @@ Result<std::uint32_t> Map::lookup_batch_fallback(BatchCursor& cursor, std::span<
 
 Result<std::uint32_t> Map::update_batch(std::span<const std::byte> keys, std::span<const std::byte> values,
                                         const BatchOptions& options) {
-  const std::string op(sys::name(sys::Cmd::map_update_batch));
+  const std::string_view op = sys::name(sys::Cmd::map_update_batch);
   if (key_size_ == 0 || keys.size() % key_size_ != 0)
-    return Error::invalid(op, "map '" + name_ + "': key buffer of " + std::to_string(keys.size()) +
+    return Error::invalid(std::string(op), "map '" + name_ + "': key buffer of " + std::to_string(keys.size()) +
                                   " bytes is not a multiple of the key size " + std::to_string(key_size_));
   const std::size_t count = keys.size() / key_size_;
   if (values.size() != count * value_buffer_size_)
-    return Error::invalid(op, "map '" + name_ + "': " + std::to_string(count) + " keys need " +
+    return Error::invalid(std::string(op), "map '" + name_ + "': " + std::to_string(count) + " keys need " +
                                   std::to_string(count * value_buffer_size_) + " value bytes, got " +
                                   std::to_string(values.size()));
   if (count == 0) return 0U;
@@ -162,9 +163,9 @@ Result<std::uint32_t> Map::update_batch(std::span<const std::byte> keys, std::sp
 }
 
 Result<std::uint32_t> Map::delete_batch(std::span<const std::byte> keys, const BatchOptions& options) {
-  const std::string op(sys::name(sys::Cmd::map_delete_batch));
+  const std::string_view op = sys::name(sys::Cmd::map_delete_batch);
   if (key_size_ == 0 || keys.size() % key_size_ != 0)
-    return Error::invalid(op, "map '" + name_ + "': key buffer of " + std::to_string(keys.size()) +
+    return Error::invalid(std::string(op), "map '" + name_ + "': key buffer of " + std::to_string(keys.size()) +
                                   " bytes is not a multiple of the key size " + std::to_string(key_size_));
   const std::size_t count = keys.size() / key_size_;
   if (count == 0) return 0U;

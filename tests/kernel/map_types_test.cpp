@@ -73,6 +73,16 @@ Result<Fd> int_pair_btf() {
   return sys::btf_load(attr);
 }
 
+std::uint32_t object_id_of_btf(int fd) {
+  struct {
+    std::uint64_t btf;
+    std::uint32_t btf_size, id;
+  } info{};
+  std::uint32_t len = sizeof info;
+  EXPECT_TRUE(sys::obj_get_info_by_fd(fd, &info, len));
+  return info.id;
+}
+
 struct IntPair {
   std::int32_t a, b;
 };
@@ -177,6 +187,42 @@ TEST(MapOfMaps, ArrayAndHashOfMapsReturnInnerIds) {
   // An inner map that does not match the template is refused by the kernel.
   ASSERT_OK_AND_ASSIGN(auto other, make(MapType::hash, 4, 8, 8));
   auto mismatch = outer.set(0, other);
+  ASSERT_FALSE(mismatch);
+  EXPECT_EQ(mismatch.error().sys_errno(), EINVAL);
+}
+
+TEST(MapOfMaps, InnerMapFlagAllowsInnerMapsOfAnotherSize) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto big_inner, make(MapType::array, 4, 4, 64));
+  ASSERT_OK_AND_ASSIGN(auto strict_template, make(MapType::array, 4, 4, 8));
+  ASSERT_OK_AND_ASSIGN(auto strict, ArrayOfMaps::create(test::unique_name("so"), 2, strict_template));
+  auto refused = strict.set(0, big_inner);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().sys_errno(), EINVAL);
+
+  // The flag must be on both the template and the inner map (the kernel compares map flags).
+  ASSERT_OK_AND_ASSIGN(auto loose_template, make(MapType::array, 4, 4, 8, map_flags::inner_map));
+  ASSERT_OK_AND_ASSIGN(auto loose_inner, make(MapType::array, 4, 4, 64, map_flags::inner_map));
+  ASSERT_OK_AND_ASSIGN(auto loose, ArrayOfMaps::create(test::unique_name("lo"), 2, loose_template));
+  ASSERT_OK(loose.set(0, loose_inner));
+  EXPECT_EQ(loose.inner_id(0).value(), loose_inner.id().value());
+}
+
+TEST(MapBtf, KeyAndValueTypeIdsAndNumaNodeAreRecorded) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto btf, int_pair_btf());
+  ASSERT_OK_AND_ASSIGN(auto map, Map::create({.type = MapType::hash, .name = test::unique_name("bt"), .key_size = 4,
+                                               .value_size = 8, .max_entries = 4, .numa_node = 0,
+                                               .btf_fd = btf.get(), .btf_key_type_id = 1, .btf_value_type_id = 2}));
+  auto info = map.info().value();
+  EXPECT_EQ(info.btf_key_type_id, 1U);
+  EXPECT_EQ(info.btf_value_type_id, 2U);
+  EXPECT_EQ(info.btf_id, object_id_of_btf(btf.get()));
+  EXPECT_TRUE(info.flags & map_flags::numa_node);
+  // A value type whose size does not match value_size is refused by the kernel.
+  auto mismatch = Map::create({.type = MapType::hash, .name = test::unique_name("bm"), .key_size = 4,
+                               .value_size = 12, .max_entries = 4, .btf_fd = btf.get(), .btf_key_type_id = 1,
+                               .btf_value_type_id = 2});
   ASSERT_FALSE(mismatch);
   EXPECT_EQ(mismatch.error().sys_errno(), EINVAL);
 }
