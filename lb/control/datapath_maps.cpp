@@ -1,0 +1,120 @@
+// Data-path maps (see datapath_maps.hpp).
+#include "lb/control/datapath_maps.hpp"
+
+#include <cstring>
+#include <set>
+
+#include "lb/common/maps.hpp"
+
+namespace lb {
+namespace {
+
+template <class T>
+std::span<const std::byte> bytes_of(const T& value) {
+  return std::as_bytes(std::span<const T, 1>(&value, 1));
+}
+
+template <class T>
+ebpf::Result<T> sum_lookup(const ebpf::Map& map, std::uint32_t key) {
+  const std::size_t stride = (sizeof(T) + 7) / 8 * 8;
+  std::vector<std::byte> buffer(map.value_buffer_size());
+  EBPF_TRY(map.lookup(bytes_of(key), buffer));
+  std::vector<T> per_cpu(buffer.size() / stride);
+  for (std::size_t cpu = 0; cpu < per_cpu.size(); ++cpu) std::memcpy(&per_cpu[cpu], buffer.data() + cpu * stride, sizeof(T));
+  return sum_per_cpu(std::span<const T>(per_cpu));
+}
+
+template <class K, class V>
+std::vector<std::vector<std::byte>> stale_keys(const std::vector<std::pair<K, V>>& before, const std::vector<std::pair<K, V>>& after) {
+  std::set<std::vector<std::byte>> live;
+  for (const auto& [k, v] : after) {
+    auto b = bytes_of(k);
+    live.emplace(b.begin(), b.end());
+  }
+  std::vector<std::vector<std::byte>> stale;
+  for (const auto& [k, v] : before) {
+    auto b = bytes_of(k);
+    std::vector<std::byte> key(b.begin(), b.end());
+    if (!live.contains(key)) stale.push_back(std::move(key));
+  }
+  return stale;
+}
+
+}  // namespace
+
+ebpf::Result<DataPathMaps> DataPathMaps::create(const Config& config, std::uint32_t maglev_entries) {
+  DataPathMaps maps;
+  for (const auto& d : kMaps) {
+    ebpf::MapSpec spec;
+    spec.type = d.type;
+    spec.name = std::string(d.name);
+    spec.key_size = d.key_size;
+    spec.value_size = d.value_size;
+    spec.flags = d.flags;
+    spec.max_entries = d.max_entries;
+    if (d.name == "lb_maglev") spec.max_entries = std::max<std::uint32_t>(maglev_entries, 1);
+    if (d.name == "lb_conntrack") spec.max_entries = config.conntrack.max_entries;
+    auto map = ebpf::Map::create(spec);
+    if (!map) return std::move(map.error().context("map '" + spec.name + "'"));
+    maps.maps_.emplace(spec.name, std::move(*map));
+  }
+  return maps;
+}
+
+ebpf::Map* DataPathMaps::find(std::string_view name) {
+  auto it = maps_.find(name);
+  return it == maps_.end() ? nullptr : &it->second;
+}
+
+ebpf::Result<void> DataPathMaps::apply(const CompiledTables& next, const CompiledTables* previous) {
+  auto& backends = maps_.at("lb_backends");
+  auto& maglev = maps_.at("lb_maglev");
+  auto& services = maps_.at("lb_services");
+  auto& routes = maps_.at("lb_src_routes");
+  for (const auto& [id, value] : next.backends) EBPF_TRY(backends.update(bytes_of(id), bytes_of(value)));
+  for (const auto& table : next.maglev_tables) {
+    if (table.slots.empty()) continue;
+    if (table.offset + table.slots.size() > maglev.max_entries())
+      return ebpf::Error::invalid("lb_maglev", "table of service '" + table.service + "' ends at " +
+                                                   std::to_string(table.offset + table.slots.size()) + ", beyond the map's " +
+                                                   std::to_string(maglev.max_entries()) + " entries");
+    std::vector<std::uint32_t> keys(table.slots.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = table.offset + static_cast<std::uint32_t>(i);
+    const auto done = EBPF_TRY(maglev.update_batch(std::as_bytes(std::span(keys)), std::as_bytes(std::span(table.slots))));
+    if (done != keys.size())
+      return ebpf::Error::from_errno(EIO, "BPF_MAP_UPDATE_BATCH", "lb_maglev: " + std::to_string(done) + " of " + std::to_string(keys.size()));
+  }
+  // The switch: each update replaces one element atomically for the data path.
+  for (const auto& [key, value] : next.source_routes) EBPF_TRY(routes.update(bytes_of(key), bytes_of(value)));
+  for (const auto& [key, value] : next.services) EBPF_TRY(services.update(bytes_of(key), bytes_of(value)));
+  auto& config = maps_.at("lb_config");
+  const std::uint32_t zero = 0;
+  EBPF_TRY(config.update(bytes_of(zero), bytes_of(next.datapath)));
+  if (previous == nullptr) return ebpf::ok();
+  for (const auto& key : stale_keys(previous->services, next.services)) {
+    auto removed = services.remove(key);
+    if (!removed && removed.error().code() != ebpf::Errc::key_not_found) return removed;
+  }
+  for (const auto& key : stale_keys(previous->source_routes, next.source_routes)) {
+    auto removed = routes.remove(key);
+    if (!removed && removed.error().code() != ebpf::Errc::key_not_found) return removed;
+  }
+  // Backends that are gone: mark the slot unused (arrays cannot delete) so their counters stop mattering.
+  std::set<std::uint32_t> live;
+  for (const auto& [id, v] : next.backends) live.insert(id);
+  for (const auto& [id, v] : previous->backends)
+    if (!live.contains(id)) EBPF_TRY(backends.update(bytes_of(id), bytes_of(BackendValue{})));
+  return ebpf::ok();
+}
+
+ebpf::Result<ServiceCounters> DataPathMaps::service_counters(std::uint32_t service_id) const {
+  return sum_lookup<ServiceCounters>(maps_.at("lb_svc_stats"), service_id);
+}
+ebpf::Result<BackendCounters> DataPathMaps::backend_counters(std::uint32_t backend_id) const {
+  return sum_lookup<BackendCounters>(maps_.at("lb_be_stats"), backend_id);
+}
+ebpf::Result<GlobalCounters> DataPathMaps::global_counters() const {
+  return sum_lookup<GlobalCounters>(maps_.at("lb_global_stats"), 0);
+}
+
+}  // namespace lb

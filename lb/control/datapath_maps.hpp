@@ -1,0 +1,40 @@
+// lb/control/datapath_maps.hpp — the data path's maps as kernel objects, and loading compiled tables into them.
+//
+// Creates every map of the catalogue (lb/common/maps.hpp) with the configuration's sizes, and applies a
+// CompiledTables in the order that keeps the running data path consistent: backends and the inactive
+// Maglev regions first, then source routes and services (each update switches that service atomically to
+// its new table), then removal of services and routes that are gone. Counters are read back summed over CPUs.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "ebpf/error.hpp"
+#include "ebpf/map.hpp"
+#include "lb/control/metrics.hpp"
+#include "lb/control/tables.hpp"
+
+namespace lb {
+
+class DataPathMaps {
+ public:
+  // maglev_entries: lb_maglev size (CompiledTables::maglev_entries, or more to leave room for growth).
+  static ebpf::Result<DataPathMaps> create(const Config& config, std::uint32_t maglev_entries);
+
+  // The map with a catalogue name ("lb_services", ...); nullptr if unknown.
+  ebpf::Map* find(std::string_view name);
+
+  // Writes `next`; `previous` (the tables currently live, if any) says which keys to delete afterwards.
+  ebpf::Result<void> apply(const CompiledTables& next, const CompiledTables* previous = nullptr);
+
+  // Per-CPU counters summed: one service's, one backend's, and the global ones.
+  ebpf::Result<ServiceCounters> service_counters(std::uint32_t service_id) const;
+  ebpf::Result<BackendCounters> backend_counters(std::uint32_t backend_id) const;
+  ebpf::Result<GlobalCounters> global_counters() const;
+
+ private:
+  std::map<std::string, ebpf::Map, std::less<>> maps_;
+};
+
+}  // namespace lb

@@ -1,0 +1,156 @@
+// The map ABI against the real kernel: every catalogue map is created with its declared sizes, compiled
+// tables load, and lookups the data path will make (service key, LPM source route, Maglev slot) return
+// what the control plane meant. Needs root (bpf()).
+#include "lb/control/datapath_maps.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "lb/common/maps.hpp"
+#include "support/kernel.hpp"
+
+namespace lb {
+namespace {
+
+constexpr std::string_view kYaml = R"(
+maglev_table_size: 1009
+conntrack: { max_entries: 4096 }
+services:
+  - name: web
+    vip: 10.0.0.100
+    port: 80
+    backends:
+      - { address: 10.0.1.1, port: 8080, weight: 3 }
+      - { address: 10.0.1.2, port: 8080 }
+      - { name: eu-1, address: 10.0.2.1, port: 8080, group: eu }
+    source_routes:
+      - { cidr: 192.168.0.0/16, group: eu }
+      - { cidr: 192.168.7.0/24, group: default }
+  - name: web6
+    vip: "2001:db8::100"
+    port: 443
+    backends:
+      - { address: "2001:db8:1::1", port: 8443 }
+)";
+
+template <class T>
+std::span<const std::byte> bytes_of(const T& v) {
+  return std::as_bytes(std::span<const T, 1>(&v, 1));
+}
+template <class T>
+std::span<std::byte> writable_bytes_of(T& v) {
+  return std::as_writable_bytes(std::span<T, 1>(&v, 1));
+}
+
+TEST(DataPathMaps, CatalogueMapsLoadAndAnswerLikeTheDataPath) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto config, parse_config(kYaml, "k.yaml"));
+  ASSERT_OK_AND_ASSIGN(auto tables, compile_tables(config));
+  ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, tables.maglev_entries));
+  for (const auto& d : kMaps) {
+    auto* map = maps.find(d.name);
+    ASSERT_NE(map, nullptr) << d.name;
+    EXPECT_EQ(map->type(), d.type) << d.name;
+    EXPECT_EQ(map->key_size(), d.key_size) << d.name;
+  }
+  EXPECT_EQ(maps.find("lb_conntrack")->max_entries(), 4096u);
+  EXPECT_EQ(maps.find("lb_maglev")->max_entries(), tables.maglev_entries);
+  ASSERT_OK(maps.apply(tables));
+
+  // Service lookup with the key the XDP program builds from a packet to 10.0.0.100:80/tcp.
+  ServiceKey key;
+  key.vip.bytes = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 100};
+  key.port = htons(80);
+  key.proto = kProtoTcp;
+  key.family = kFamilyV4;
+  ServiceValue value;
+  ASSERT_OK(maps.find("lb_services")->lookup(bytes_of(key), writable_bytes_of(value)));
+  EXPECT_EQ(value.maglev_size, 1009u);
+  EXPECT_EQ(value.backend_count, 2u);
+  key.proto = kProtoUdp;
+  auto missing = maps.find("lb_services")->lookup(bytes_of(key), writable_bytes_of(value));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ebpf::Errc::key_not_found);
+
+  // Longest-prefix match: /24 beats /16, other sources and other services miss.
+  auto route_for = [&](std::uint32_t service, std::string_view client) -> std::optional<SourceRouteValue> {
+    SourceRouteValue rv;
+    auto k = make_source_lookup_key(service, *parse_ip(client));
+    if (!maps.find("lb_src_routes")->lookup(bytes_of(k), writable_bytes_of(rv))) return std::nullopt;
+    return rv;
+  };
+  const auto eu = route_for(0, "192.168.200.9");
+  ASSERT_TRUE(eu);
+  EXPECT_EQ(eu->maglev_offset, tables.maglev_tables[1].offset);
+  EXPECT_EQ(tables.maglev_tables[1].group, "eu");
+  const auto narrow = route_for(0, "192.168.7.9");
+  ASSERT_TRUE(narrow);
+  EXPECT_EQ(narrow->maglev_offset, tables.maglev_tables[2].offset);
+  EXPECT_EQ(tables.maglev_tables[2].group, "default");
+  EXPECT_FALSE(route_for(0, "10.9.9.9"));
+  EXPECT_FALSE(route_for(1, "192.168.200.9"));  // the service id is part of the prefix
+
+  // Maglev slots read back from the kernel equal the built table, at the service's offset.
+  for (std::uint32_t i : {0U, 1U, 500U, 1008U}) {
+    std::uint32_t index = value.maglev_offset + i, backend = 0;
+    ASSERT_OK(maps.find("lb_maglev")->lookup(bytes_of(index), writable_bytes_of(backend)));
+    EXPECT_EQ(backend, tables.maglev_tables[0].slots[i]);
+  }
+  BackendValue be;
+  const std::uint32_t be_id = tables.maglev_tables[0].slots[0];
+  ASSERT_OK(maps.find("lb_backends")->lookup(bytes_of(be_id), writable_bytes_of(be)));
+  EXPECT_EQ(be.flags, backend_flags::kInUse);
+  EXPECT_EQ(be.port, htons(8080));
+
+  // Counters start at zero and sum over CPUs.
+  ASSERT_OK_AND_ASSIGN(auto counters, maps.service_counters(0));
+  EXPECT_EQ(counters.packets, 0u);
+  ASSERT_OK_AND_ASSIGN(auto global, maps.global_counters());
+  EXPECT_EQ(global.ct_created, 0u);
+}
+
+TEST(DataPathMaps, ReloadSwitchesTablesAndRemovesStaleEntries) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto config, parse_config(kYaml, "k.yaml"));
+  ASSERT_OK_AND_ASSIGN(auto first, compile_tables(config));
+  ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, first.maglev_entries));
+  ASSERT_OK(maps.apply(first));
+
+  auto smaller = config;
+  smaller.services.pop_back();                   // web6 goes away
+  smaller.services[0].source_routes.pop_back();  // and the /24 route
+  smaller.services[0].backends.erase(smaller.services[0].backends.begin() + 1);
+  ASSERT_OK_AND_ASSIGN(auto second, compile_tables(smaller, {.generation = 1,
+                                                             .previous_service_ids = first.service_ids,
+                                                             .previous_backend_ids = first.backend_ids,
+                                                             .backend_state = {}}));
+  ASSERT_OK(maps.apply(second, &first));
+
+  ServiceValue value;
+  ASSERT_OK(maps.find("lb_services")->lookup(bytes_of(second.services[0].first), writable_bytes_of(value)));
+  EXPECT_EQ(value.maglev_offset, 1009u);  // switched to the other half
+  EXPECT_EQ(value.backend_count, 1u);
+  auto gone = maps.find("lb_services")->lookup(bytes_of(first.services[1].first), writable_bytes_of(value));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code(), ebpf::Errc::key_not_found);
+  SourceRouteValue rv;
+  auto narrow = make_source_lookup_key(0, *parse_ip("192.168.7.9"));
+  ASSERT_OK(maps.find("lb_src_routes")->lookup(bytes_of(narrow), writable_bytes_of(rv)));
+  EXPECT_EQ(rv.group_id, 1u);  // now only the /16 eu route matches
+  BackendValue be;
+  const std::uint32_t removed = first.backend_ids.at("web/10.0.1.2:8080");
+  ASSERT_OK(maps.find("lb_backends")->lookup(bytes_of(removed), writable_bytes_of(be)));
+  EXPECT_EQ(be.flags, 0);  // slot no longer in use
+  // Every slot of the new region names the surviving default backend.
+  const std::uint32_t survivor = first.backend_ids.at("web/10.0.1.1:8080");
+  for (std::uint32_t i = 0; i < 1009; i += 97) {
+    std::uint32_t index = 1009 + i, backend = 0;
+    ASSERT_OK(maps.find("lb_maglev")->lookup(bytes_of(index), writable_bytes_of(backend)));
+    EXPECT_EQ(backend, survivor);
+  }
+}
+
+}  // namespace
+}  // namespace lb
