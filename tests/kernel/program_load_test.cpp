@@ -322,3 +322,17 @@ TEST(ProgramLoad, FentryRefusedByLockdownIsPermissionNotVerifier) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ProgramLoad, LongNameIsTruncatedForTheKernelOnly) {
+  EBPF_REQUIRE_KERNEL();
+  auto opts = named("_a_rather_long_program_name");
+  ASSERT_GT(opts.name.size(), 15u);
+  ASSERT_OK_AND_ASSIGN(auto prog, Program::load(ProgType::xdp, return_imm(2), opts));
+  EXPECT_EQ(prog.name(), opts.name);
+  ASSERT_OK_AND_ASSIGN(auto info, prog.info());
+  EXPECT_EQ(info.name, opts.name.substr(0, 15));
+}
+
+}  // namespace
