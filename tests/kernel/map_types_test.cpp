@@ -48,12 +48,15 @@ std::uint32_t object_id(int fd) {
   return info.id;
 }
 
-// BTF with [1] int (4 bytes, signed) and [2] struct val { int a; int b; }, built by hand.
+// BTF built by hand: [1] int, [2] struct val { int a; int b; }, [3] struct bpf_spin_lock { int val; },
+// [4] struct lv { struct bpf_spin_lock lock; int data; }.
 Result<Fd> int_pair_btf() {
-  const char strings[] = "\0int\0val\0a\0b";  // offsets: int=1 val=5 a=9 b=11
+  const char strings[] = "\0int\0val\0a\0b\0bpf_spin_lock\0lock\0data\0lv";  // int=1 val=5 a=9 b=11 ...=13 27 32 37
   std::vector<std::uint32_t> types = {
-      1, 1U << 24, 4, (1U << 24) | 32,                  // INT "int", size 4, signed, 32 bits
-      5, (4U << 24) | 2, 8, 9, 1, 0, 11, 1, 32,          // STRUCT "val" size 8: a @0, b @32 bits
+      1,  1U << 24,       4, (1U << 24) | 32,          // [1] INT "int", size 4, signed, 32 bits
+      5,  (4U << 24) | 2, 8, 9, 1, 0, 11, 1, 32,       // [2] STRUCT "val" size 8: a @0, b @32 bits
+      13, (4U << 24) | 1, 4, 5, 1, 0,                  // [3] STRUCT "bpf_spin_lock" size 4: val @0
+      37, (4U << 24) | 2, 8, 27, 3, 0, 32, 1, 32,      // [4] STRUCT "lv" size 8: lock @0, data @32
   };
   std::vector<std::byte> blob(24 + types.size() * 4 + sizeof strings);
   struct {
@@ -225,6 +228,27 @@ TEST(MapBtf, KeyAndValueTypeIdsAndNumaNodeAreRecorded) {
                                .btf_value_type_id = 2});
   ASSERT_FALSE(mismatch);
   EXPECT_EQ(mismatch.error().sys_errno(), EINVAL);
+}
+
+TEST(MapBtf, SpinLockedValuesUpdateAndLookupWithLockFlag) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto btf, int_pair_btf());
+  ASSERT_OK_AND_ASSIGN(auto raw, Map::create({.type = MapType::hash, .name = test::unique_name("sl"), .key_size = 4,
+                                               .value_size = 8, .max_entries = 4, .btf_fd = btf.get(),
+                                               .btf_key_type_id = 1, .btf_value_type_id = 4}));
+  ASSERT_OK_AND_ASSIGN(auto map, (HashMap<std::uint32_t, IntPair>::from(std::move(raw))));
+  ASSERT_OK(map.update(1, IntPair{0, 5}));
+  ASSERT_OK(map.update(1, IntPair{0, 6}, UpdateFlag::lock));
+  std::uint32_t key = 1;
+  IntPair back{-1, -1};
+  ASSERT_OK(map.map().lookup(as_bytes_of(key), as_writable_bytes_of(back), static_cast<std::uint64_t>(UpdateFlag::lock)));
+  EXPECT_EQ(back.b, 6);
+  EXPECT_EQ(back.a, 0) << "the lock word reads back as zero";
+  // Without a spin lock in the value, BPF_F_LOCK is refused.
+  ASSERT_OK_AND_ASSIGN(auto plain, (HashMap<std::uint32_t, IntPair>::create(test::unique_name("nl"), 4)));
+  auto refused = plain.update(1, IntPair{1, 2}, UpdateFlag::lock);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().sys_errno(), EINVAL);
 }
 
 TEST(MapDevices, DevmapDevmapHashAndCpumapStoreTheirValues) {
