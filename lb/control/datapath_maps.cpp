@@ -117,4 +117,28 @@ ebpf::Result<GlobalCounters> DataPathMaps::global_counters() const {
   return sum_lookup<GlobalCounters>(maps_.at("lb_global_stats"), 0);
 }
 
+ebpf::Result<void> DataPathMaps::for_each_conntrack(
+    const std::function<void(const ConntrackKey&, const ConntrackValue&)>& visit) const {
+  const auto& ct = maps_.at("lb_conntrack");
+  ConntrackKey key, next;
+  ConntrackValue value;
+  bool first = true;
+  while (true) {
+    auto step = ct.get_next_key(first ? std::span<const std::byte>() : bytes_of(key),
+                                std::as_writable_bytes(std::span<ConntrackKey, 1>(&next, 1)));
+    if (!step) {
+      if (step.error().code() == ebpf::Errc::key_not_found) return ebpf::ok();
+      return step;
+    }
+    first = false;
+    key = next;
+    auto found = ct.lookup(bytes_of(key), std::as_writable_bytes(std::span<ConntrackValue, 1>(&value, 1)));
+    if (!found) {
+      if (found.error().code() == ebpf::Errc::key_not_found) continue;
+      return found;
+    }
+    visit(key, value);
+  }
+}
+
 }  // namespace lb

@@ -6,6 +6,7 @@
 // its new table), then removal of services and routes that are gone. Counters are read back summed over CPUs.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -32,6 +33,10 @@ class DataPathMaps {
   ebpf::Result<ServiceCounters> service_counters(std::uint32_t service_id) const;
   ebpf::Result<BackendCounters> backend_counters(std::uint32_t backend_id) const;
   ebpf::Result<GlobalCounters> global_counters() const;
+
+  // Visits every conntrack entry (both directions). Entries may come and go while walking (LRU); a key
+  // deleted between get_next_key and lookup is skipped.
+  ebpf::Result<void> for_each_conntrack(const std::function<void(const ConntrackKey&, const ConntrackValue&)>& visit) const;
 
  private:
   std::map<std::string, ebpf::Map, std::less<>> maps_;

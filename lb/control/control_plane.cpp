@@ -1,0 +1,230 @@
+// Control plane (see control_plane.hpp).
+#include "lb/control/control_plane.hpp"
+
+#include <arpa/inet.h>
+
+#include <ctime>
+
+#include "lb/common/maps.hpp"
+
+namespace lb {
+namespace {
+
+std::uint64_t clock_monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::string_view state_name(std::uint8_t state) {
+  switch (static_cast<TcpState>(state)) {
+    case TcpState::kNone: return "none";
+    case TcpState::kSynSent: return "syn_sent";
+    case TcpState::kEstablished: return "established";
+    case TcpState::kFinWait: return "fin_wait";
+    case TcpState::kClosing: return "closing";
+    case TcpState::kClosed: return "closed";
+  }
+  return "unknown";
+}
+
+std::string endpoint_string(const Addr& addr, std::uint8_t family, std::uint16_t port_be) {
+  Endpoint ep;
+  ep.address.addr = addr;
+  ep.address.family = family;
+  ep.port = ntohs(port_be);
+  return ep.to_string();
+}
+
+}  // namespace
+
+LoadBalancer::LoadBalancer(ConfigStore& store, LoadBalancerOptions options, DataPathMaps maps)
+    : store_(store), options_(std::move(options)), maps_(std::move(maps)) {
+  if (!options_.monotonic_ns) options_.monotonic_ns = clock_monotonic_ns;
+  started_ns_ = clock_monotonic_ns();
+}
+
+LoadBalancer::~LoadBalancer() { stop(); }
+
+void LoadBalancer::stop() {
+  std::unique_ptr<HealthChecker> health;
+  {
+    std::lock_guard lock(mutex_);
+    health = std::move(health_);
+  }
+  if (health) health->stop();  // outside the lock: its callback takes the lock
+}
+
+ebpf::Result<std::unique_ptr<LoadBalancer>> LoadBalancer::create(ConfigStore& store, const LoadBalancerOptions& options) {
+  auto config = store.current();
+  auto sizing = EBPF_TRY(compile_tables(*config));
+  // Room for growth: reloads may add tables up to the service limit's worth of this configuration.
+  const std::uint32_t entries = std::max<std::uint32_t>(sizing.maglev_entries * 2, 2 * config->maglev_table_size);
+  auto maps = EBPF_TRY(DataPathMaps::create(*config, entries));
+  std::unique_ptr<LoadBalancer> lb(new LoadBalancer(store, options, std::move(maps)));
+  {
+    std::lock_guard lock(lb->mutex_);
+    EBPF_TRY(lb->rebuild_locked(config));
+  }
+  auto* raw = lb.get();
+  lb->health_ = EBPF_TRY(HealthChecker::start({.start_healthy = options.start_healthy,
+                                               .on_change = [raw](const HealthEvent& e) { raw->on_health(e); }}));
+  std::lock_guard lock(lb->mutex_);
+  EBPF_TRY(lb->update_health_targets_locked());
+  return lb;
+}
+
+ebpf::Result<void> LoadBalancer::rebuild_locked(std::shared_ptr<const Config> config) {
+  const bool first = tables_.services.empty() && tables_.backends.empty();
+  CompileOptions options{.generation = first ? generation_ : generation_ + 1,
+                         .previous_service_ids = tables_.service_ids,
+                         .previous_backend_ids = tables_.backend_ids,
+                         .backend_state = state_};
+  auto next = EBPF_TRY(compile_tables(*config, options));
+  EBPF_TRY(maps_.apply(next, first ? nullptr : &tables_));
+  generation_ = options.generation;
+  tables_ = std::move(next);
+  config_ = std::move(config);
+  return ebpf::ok();
+}
+
+ebpf::Result<void> LoadBalancer::update_health_targets_locked() {
+  if (!health_) return ebpf::ok();
+  std::vector<HealthTarget> targets;
+  for (const auto& svc : config_->services)
+    for (const auto& be : svc.backends)
+      targets.push_back({tables_.backend_ids.at(svc.name + "/" + be.name), be.endpoint, svc.health_check});
+  return health_->set_targets(std::move(targets));
+}
+
+void LoadBalancer::on_health(const HealthEvent& event) {
+  std::lock_guard lock(mutex_);
+  auto name = tables_.backend_names.find(event.id);
+  if (name == tables_.backend_names.end()) return;  // removed by a reload meanwhile
+  state_[name->second].healthy = event.healthy;
+  auto rebuilt = rebuild_locked(config_);
+  if (options_.log != nullptr) {
+    options_.log->info("backend health changed", {{"backend", name->second}, {"healthy", event.healthy},
+                                                  {"consecutive", event.consecutive}, {"reason", event.reason}});
+    if (!rebuilt) options_.log->error("applying health change failed", {{"error", rebuilt.error().to_string()}});
+  }
+}
+
+ebpf::Result<void> LoadBalancer::set_draining(std::uint32_t backend_id, bool draining) {
+  std::lock_guard lock(mutex_);
+  auto name = tables_.backend_names.find(backend_id);
+  if (name == tables_.backend_names.end())
+    return ebpf::Error(ebpf::Errc::not_found, "drain", "no backend with id " + std::to_string(backend_id));
+  const bool before = state_[name->second].draining;
+  state_[name->second].draining = draining;
+  auto rebuilt = rebuild_locked(config_);
+  if (!rebuilt) state_[name->second].draining = before;
+  else if (options_.log != nullptr) options_.log->info(draining ? "backend drained" : "backend undrained", {{"backend", name->second}});
+  return rebuilt;
+}
+
+ebpf::Result<void> LoadBalancer::reload() {
+  auto next = EBPF_TRY(store_.reload());
+  std::lock_guard lock(mutex_);
+  auto sizing = EBPF_TRY(compile_tables(*next));
+  if (sizing.maglev_entries > maps_.find("lb_maglev")->max_entries() ||
+      next->conntrack.max_entries != maps_.find("lb_conntrack")->max_entries() ||
+      next->maglev_table_size != config_->maglev_table_size)
+    return ebpf::Error(ebpf::Errc::not_supported, "reload",
+                       "map sizes changed (maglev_table_size, conntrack.max_entries or many more services): restart needed");
+  EBPF_TRY(rebuild_locked(next));
+  EBPF_TRY(update_health_targets_locked());
+  if (options_.log != nullptr) options_.log->info("configuration reloaded", {{"source", config_->source}});
+  return ebpf::ok();
+}
+
+CompiledTables LoadBalancer::tables() const {
+  std::lock_guard lock(mutex_);
+  return tables_;
+}
+
+StatusInfo LoadBalancer::status() {
+  std::lock_guard lock(mutex_);
+  StatusInfo s;
+  s.version = options_.version;
+  s.uptime_seconds = (clock_monotonic_ns() - started_ns_) / 1'000'000'000ULL;
+  s.config_source = config_->source;
+  s.ingress_interface = config_->interfaces.ingress;
+  s.data_path_attached = false;  // the XDP/TC programs are not built yet
+  s.services = config_->services.size();
+  s.backends = tables_.backends.size();
+  for (const auto& [key, id] : tables_.backend_ids) s.healthy_backends += state_[key].healthy ? 1 : 0;
+  return s;
+}
+
+std::vector<ServiceInfo> LoadBalancer::services() {
+  std::lock_guard lock(mutex_);
+  std::vector<ServiceInfo> out;
+  for (const auto& svc : config_->services) {
+    ServiceInfo info{tables_.service_ids.at(svc.name), svc.name, svc.vip.to_string(), std::string(to_string(svc.protocol)),
+                     std::string(to_string(svc.scheduler)), svc.backends.size(), 0};
+    for (const auto& be : svc.backends) info.healthy_backends += state_[svc.name + "/" + be.name].healthy ? 1 : 0;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::vector<BackendInfo> LoadBalancer::backends() {
+  std::lock_guard lock(mutex_);
+  std::vector<BackendInfo> out;
+  for (const auto& svc : config_->services)
+    for (const auto& be : svc.backends) {
+      const auto key = svc.name + "/" + be.name;
+      const auto state = state_[key];
+      out.push_back({tables_.backend_ids.at(key), svc.name, be.name, be.endpoint.to_string(), be.weight, be.group,
+                     state.healthy, state.draining});
+    }
+  return out;
+}
+
+ebpf::Result<ConnectionList> LoadBalancer::connections(std::size_t limit) {
+  std::map<std::uint32_t, std::string> names;
+  {
+    std::lock_guard lock(mutex_);
+    names = tables_.backend_names;
+  }
+  ConnectionList list;
+  const std::uint64_t now = options_.monotonic_ns();
+  EBPF_TRY(maps_.for_each_conntrack([&](const ConntrackKey& k, const ConntrackValue& v) {
+    if (v.flags & ct_flags::kReverse) return;  // one row per flow: the client-side entry
+    ++list.total;
+    const auto state = std::string(k.proto == kProtoTcp ? state_name(v.state) : "udp");
+    auto backend = names.contains(v.backend_id) ? names[v.backend_id] : "#" + std::to_string(v.backend_id);
+    ++list.by_state[state];
+    ++list.by_backend[backend];
+    if (list.items.size() >= limit) return;
+    list.items.push_back({endpoint_string(k.src, k.family, k.sport), endpoint_string(k.dst, k.family, k.dport),
+                          std::move(backend), k.proto == kProtoTcp ? "tcp" : "udp", state,
+                          now > v.created_ns ? (now - v.created_ns) / 1'000'000 : 0,
+                          now > v.last_seen_ns ? (now - v.last_seen_ns) / 1'000'000 : 0, v.packets, v.bytes});
+  }));
+  return list;
+}
+
+ebpf::Result<MetricsSnapshot> LoadBalancer::metrics() {
+  std::unique_lock lock(mutex_);
+  MetricsSnapshot s;
+  for (const auto& svc : config_->services) {
+    const auto id = tables_.service_ids.at(svc.name);
+    s.services.push_back({svc.name, svc.vip.to_string(), std::string(to_string(svc.protocol)), EBPF_TRY(maps_.service_counters(id))});
+    for (const auto& be : svc.backends) {
+      const auto key = svc.name + "/" + be.name;
+      const auto state = state_[key];
+      s.backends.push_back({svc.name, be.name, be.endpoint.to_string(),
+                            EBPF_TRY(maps_.backend_counters(tables_.backend_ids.at(key))), be.weight, state.healthy,
+                            state.draining});
+    }
+  }
+  s.global = EBPF_TRY(maps_.global_counters());
+  s.conntrack_max = maps_.find("lb_conntrack")->max_entries();
+  lock.unlock();
+  EBPF_TRY(maps_.for_each_conntrack([&](const ConntrackKey&, const ConntrackValue&) { ++s.conntrack_entries; }));
+  return s;
+}
+
+}  // namespace lb

@@ -1,0 +1,70 @@
+// lb/control/control_plane.hpp — the running load balancer's control plane, without the BPF programs.
+//
+// Owns the data-path maps, compiles the configuration into them, runs health checks and turns their
+// transitions (and drain requests) into new Maglev tables, and serves the admin API's questions from the
+// maps (counters, conntrack). The XDP/TC programs, when they exist, only need these maps.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "lb/control/api.hpp"
+#include "lb/control/config.hpp"
+#include "lb/control/datapath_maps.hpp"
+#include "lb/control/health.hpp"
+#include "lb/control/log.hpp"
+#include "lb/control/tables.hpp"
+
+namespace lb {
+
+struct LoadBalancerOptions {
+  Logger* log = nullptr;
+  bool start_healthy = true;  // see HealthCheckerOptions
+  std::string version = "0.1.0";
+  // CLOCK_MONOTONIC in ns (what bpf_ktime_get_ns() returns), for conntrack ages; tests may pin it.
+  std::function<std::uint64_t()> monotonic_ns{};
+};
+
+class LoadBalancer : public ControlPlane {
+ public:
+  // Creates the maps, applies the store's current config and starts health checks.
+  static ebpf::Result<std::unique_ptr<LoadBalancer>> create(ConfigStore& store, const LoadBalancerOptions& options = {});
+  ~LoadBalancer() override;
+
+  StatusInfo status() override;
+  std::vector<ServiceInfo> services() override;
+  std::vector<BackendInfo> backends() override;
+  ebpf::Result<ConnectionList> connections(std::size_t limit) override;
+  ebpf::Result<MetricsSnapshot> metrics() override;
+  ebpf::Result<void> set_draining(std::uint32_t backend_id, bool draining) override;
+  ebpf::Result<void> reload() override;
+
+  DataPathMaps& maps() { return maps_; }
+  // The tables currently in the maps (a copy, for inspection).
+  CompiledTables tables() const;
+  void stop();
+
+ private:
+  LoadBalancer(ConfigStore& store, LoadBalancerOptions options, DataPathMaps maps);
+  // Recompiles with the current config and runtime state into the other Maglev half and applies it.
+  ebpf::Result<void> rebuild_locked(std::shared_ptr<const Config> config);
+  ebpf::Result<void> update_health_targets_locked();
+  void on_health(const HealthEvent& event);
+  const BackendConfig* backend_config_locked(const std::string& key, const ServiceConfig** service) const;
+
+  ConfigStore& store_;
+  LoadBalancerOptions options_;
+  mutable std::mutex mutex_;
+  DataPathMaps maps_;
+  std::shared_ptr<const Config> config_;
+  CompiledTables tables_;
+  std::uint32_t generation_ = 0;
+  std::map<std::string, BackendRuntimeState> state_;  // "service/backend" -> health, drain
+  std::unique_ptr<HealthChecker> health_;
+  std::uint64_t started_ns_ = 0;
+};
+
+}  // namespace lb
