@@ -53,12 +53,21 @@ bool is_enum_kind(RelocKind k) noexcept { return k == RelocKind::enum_value_exis
 std::string Spec::describe() const {
   if (!btf || root == 0) return "<none>";
   Type r = btf->at(root);
-  std::string s = std::string(kind_name(r.kind())) + " " + std::string(r.name());
-  for (std::size_t i = 1; i < named.size(); ++i)
-    s += named[i].is_array ? "[" + std::to_string(named[i].idx) + "]" : "." + std::string(named[i].name);
-  s += " (";
-  for (std::size_t i = 0; i < raw.size(); ++i) s += (i ? ":" : "") + std::to_string(raw[i]);
-  s += " @ bit " + std::to_string(bit_offset) + ")";
+  std::string s(kind_name(r.kind()));
+  s.append(" ").append(r.name());
+  for (std::size_t i = 1; i < named.size(); ++i) {
+    if (named[i].is_array) {
+      s.append("[").append(std::to_string(named[i].idx)).append("]");
+    } else {
+      s.append(".").append(named[i].name);
+    }
+  }
+  s.append(" (");
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (i) s.append(":");
+    s.append(std::to_string(raw[i]));
+  }
+  s.append(" @ bit ").append(std::to_string(bit_offset)).append(")");
   return s;
 }
 

@@ -92,12 +92,16 @@ class CDumper {
     if (!names_[id].empty()) return names_[id];
     Type t = btf_.at(id);
     std::string base(t.name());
-    if (t.kind() == Kind::fwd) return names_[id] = base;
+    if (t.kind() == Kind::fwd) {
+      names_[id] = std::move(base);
+      return names_[id];
+    }
     auto& space = t.kind() == Kind::typedef_ ? idents_ : tags_;
     std::string name = base;
     for (int n = 2; space.contains(name) && space[name] != id; ++n) name = base + "___" + std::to_string(n);
     space.emplace(name, id);
-    return names_[id] = name;
+    names_[id] = std::move(name);
+    return names_[id];
   }
 
   void declare(TypeId id) {

@@ -10,7 +10,9 @@ namespace ebpf::btf {
 namespace {
 
 std::string quoted(std::string_view name) {
-  return "'" + (name.empty() ? std::string("(anon)") : std::string(name)) + "'";
+  std::string s("'");
+  s.append(name.empty() ? std::string_view("(anon)") : name).append("'");
+  return s;
 }
 
 std::string fmt(const char* f, auto... args) {
