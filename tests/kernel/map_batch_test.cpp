@@ -231,6 +231,37 @@ TEST(MapIteration, AnotherThreadDeletesWhileWeIterate) {
   deleter.join();
 }
 
+TEST(MapIteration, TinyBatchGrowsWhenABucketHoldsMoreEntries) {
+  EBPF_REQUIRE_KERNEL();
+  // With room for one entry, the first bucket holding two makes the kernel answer ENOSPC; the reader grows
+  // its buffer and continues from the same bucket.
+  ASSERT_OK_AND_ASSIGN(auto map, filled_hash(kEntries));
+  std::vector<int> hits(kEntries, 0);
+  auto range = map.entries(1);
+  for (auto [key, value] : range) {
+    ASSERT_LT(key, kEntries);
+    ++hits[key];
+  }
+  EXPECT_FALSE(range.error().has_value());
+  for (std::uint32_t k = 0; k < kEntries; ++k) ASSERT_EQ(hits[k], 1) << k;
+
+  // The raw batch API reports the condition itself.
+  std::uint32_t key = 0;
+  std::uint64_t value = 0;
+  BatchCursor cursor;
+  bool saw_no_space = false;
+  while (!cursor.done()) {
+    auto n = map.map().lookup_batch(cursor, as_writable_bytes_of(key), as_writable_bytes_of(value));
+    if (!n) {
+      ASSERT_EQ(n.error().code(), Errc::no_space) << n.error().to_string();
+      EXPECT_NE(n.error().message().find("larger batch"), std::string::npos);
+      saw_no_space = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(saw_no_space) << "10k keys in a 10k-bucket table leave some bucket with two entries";
+}
+
 TEST(MapIteration, ForEachStopsOnCallbackError) {
   EBPF_REQUIRE_KERNEL();
   ASSERT_OK_AND_ASSIGN(auto map, filled_hash(100));

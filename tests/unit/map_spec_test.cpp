@@ -111,6 +111,16 @@ static_assert(MapKey<Packed> && MapKey<std::uint64_t> && MapKey<LpmKey4> && MapK
 static_assert(!MapKey<Padded> && MapValue<Padded>, "padding bytes are refused in keys but fine in values");
 static_assert(!MapValue<std::string>);
 
+struct OptedInPadded {
+  std::uint8_t tag;
+  std::uint32_t id;
+};
+}  // namespace
+template <>
+inline constexpr bool allow_padded_key<OptedInPadded> = true;
+namespace {
+static_assert(MapKey<OptedInPadded>, "a padded key is accepted once the user opts in");
+
 TEST(TypedView, ViewOfAnInvalidMapFailsBeforeAnySyscall) {
   auto r = HashMap<std::uint32_t, std::uint64_t>::from(Map());
   ASSERT_FALSE(r);
