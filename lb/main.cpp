@@ -1,9 +1,14 @@
-// ebpf-lb: XDP/TC layer-4 load balancer. This build parses and validates the configuration and reports
-// what the data path would be given (--check); attaching the BPF data path comes with the assembler.
+// ebpf-lb: XDP/TC layer-4 load balancer. This build validates the configuration (--check) or runs the
+// control plane: creates the data-path maps, fills them, health-checks backends and serves the admin API
+// (SIGHUP reloads, SIGINT/SIGTERM stop). Attaching the BPF programs comes with the assembler.
 #include <CLI/CLI.hpp>
+#include <signal.h>
 
 #include <cstdio>
 #include <iostream>
+
+#include "lb/control/api.hpp"
+#include "lb/control/control_plane.hpp"
 
 #include "lb/control/config.hpp"
 #include "lb/control/log.hpp"
@@ -30,6 +35,43 @@ int print_maglev_stats(const lb::Config& config) {
   }
   std::printf("maps: lb_maglev needs %u entries, %zu services, %zu backends, %zu source routes\n",
               tables->maglev_entries, tables->services.size(), tables->backends.size(), tables->source_routes.size());
+  return 0;
+}
+
+// Runs the control plane until SIGINT/SIGTERM; SIGHUP reloads the configuration file.
+int run(lb::Config config, lb::CliOverrides overrides, lb::Logger& log) {
+  // Block the signals before any thread starts so only sigwait() below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, sig);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const auto admin = config.admin;
+  lb::ConfigStore store(std::move(config), std::move(overrides));
+  auto lb = lb::LoadBalancer::create(store, {.log = &log, .start_healthy = true, .version = "0.1.0", .monotonic_ns = {}});
+  if (!lb) {
+    log.error("cannot start the control plane", {{"error", lb.error().to_string()}});
+    return 1;
+  }
+  auto api = lb::AdminServer::start(**lb, {.listen = admin.listen, .token = admin.token, .log = &log});
+  if (!api) {
+    log.error("cannot start the admin API", {{"error", api.error().to_string()}});
+    return 1;
+  }
+  log.info("control plane running (BPF programs not attached: data path pending)",
+           {{"admin", "http://" + admin.listen.address.to_string() + ":" + std::to_string((*api)->port())},
+            {"services", store.current()->services.size()}});
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig != SIGHUP) break;
+    auto reloaded = (*lb)->reload();
+    if (reloaded) log.info("reloaded on SIGHUP");
+    else log.error("reload failed, previous configuration kept", {{"error", reloaded.error().to_string()}});
+  }
+  log.info("stopping");
+  (*api)->stop();
+  (*lb)->stop();
   return 0;
 }
 
@@ -76,11 +118,5 @@ int main(int argc, char** argv) {
     std::fputs(lb::describe(config).c_str(), stdout);
     return print_maglev_stats(config);
   }
-  if (config.interfaces.ingress.empty()) {
-    std::cerr << "ebpf-lb: no ingress interface: set interfaces.ingress or --interface\n";
-    return 1;
-  }
-  log.error("the BPF data path is not built yet; only --check is available",
-            {{"interface", config.interfaces.ingress}});
-  return 2;
+  return run(std::move(config), std::move(overrides), log);
 }
