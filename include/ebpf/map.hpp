@@ -295,7 +295,6 @@ std::span<std::byte> as_writable_bytes_of(T& object) noexcept {
 
 }  // namespace ebpf
 
+// Typed views (typed.hpp pulls in the per-CPU, LPM and special-purpose views after its own definitions, so
+// any of these headers can be included first).
 #include "ebpf/maps/typed.hpp"
-#include "ebpf/maps/percpu.hpp"
-#include "ebpf/maps/lpm.hpp"
-#include "ebpf/maps/special.hpp"

@@ -236,3 +236,7 @@ class ArrayMap : public detail::KeyValueView<std::uint32_t, V> {
 };
 
 }  // namespace ebpf
+
+#include "ebpf/maps/lpm.hpp"
+#include "ebpf/maps/percpu.hpp"
+#include "ebpf/maps/special.hpp"
