@@ -87,9 +87,11 @@ Result<TestRunResult> Program::test_run(const TestRunOptions& opts) const {
   a.batch_size = opts.batch_size;
 
   auto r = sys::prog_test_run(a);
-  const std::string what = "program" + (name_.empty() ? std::string() : " '" + name_ + "'") + " (" +
-                           std::string(ebpf::name(type_)) + ")";
-  if (!r) return explain(std::move(r).error(), a, data_out, ctx_out, what);
+  if (!r) {
+    const std::string what = "program" + (name_.empty() ? std::string() : " '" + name_ + "'") + " (" +
+                             std::string(ebpf::name(type_)) + ")";
+    return explain(std::move(r).error(), a, data_out, ctx_out, what);
+  }
 
   result.retval = a.retval;
   result.duration = std::chrono::nanoseconds(a.duration);
