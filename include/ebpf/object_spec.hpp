@@ -113,6 +113,14 @@ struct MapDefinition {
   std::uint64_t section_offset = 0;
 };
 
+// Where the symbols of a section described by a BTF DATASEC really are. Compilers leave DATASEC sizes and
+// variable offsets at 0 for the loader to fill in from the ELF symbol table before the BTF reaches the kernel.
+struct DatasecLayout {
+  std::string section;  // ".data", ".maps", "license", ...
+  std::uint64_t size = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> symbols;  // name -> offset in the section
+};
+
 struct ObjectSpec {
   std::string license;
   std::uint32_t kernel_version = 0;
@@ -121,6 +129,7 @@ struct ObjectSpec {
   std::vector<MapDefinition> maps;
   std::optional<btf::Btf> btf;        // the object's .BTF
   std::optional<btf::BtfExt> btf_ext; // its .BTF.ext
+  std::vector<DatasecLayout> datasec_layouts;  // for every DATASEC naming an ELF section
 
   // Parses an object (little-endian EM_BPF relocatable ELF) held in memory; the spec keeps copies, so the
   // bytes may be freed afterwards.

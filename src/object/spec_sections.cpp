@@ -71,6 +71,16 @@ Result<void> SpecParser::read_btf() {
   auto btf = btf::Btf::parse(elf.data(*btf_section));
   if (!btf) return Error(btf.error()).context("section '.BTF'");
   spec.btf = *btf;
+  for (const auto& t : *spec.btf) {
+    if (t.kind() != btf::Kind::datasec) continue;
+    const auto* section = elf.section(t.name());
+    if (section == nullptr) continue;
+    DatasecLayout layout{std::string(t.name()), section->size, {}};
+    for (const auto& sym : elf.symbols())
+      if (sym.section == section->index && !sym.name.empty() && sym.type != elf::kSttSection)
+        layout.symbols.emplace_back(std::string(sym.name), sym.value);
+    spec.datasec_layouts.push_back(std::move(layout));
+  }
   const auto* ext_section = elf.section(".BTF.ext");
   if (ext_section == nullptr) return ok();
   auto ext = btf::BtfExt::parse(elf.data(*ext_section), *spec.btf);

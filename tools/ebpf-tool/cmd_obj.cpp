@@ -1,6 +1,7 @@
-// `ebpf-tool obj`: inspect BPF ELF objects and extract objects embedded in executables.
+// `ebpf-tool obj`: inspect BPF ELF objects, extract objects embedded in executables, load objects.
 //   obj inspect FILE [--json]
 //   obj extract BINARY... --out DIR
+//   obj load FILE [--per-program] [--pin-root DIR] [--json]
 // The JSON layout is documented (and kept stable) in docs/ebpf-tool.md.
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +10,7 @@
 
 #include "command.hpp"
 #include "ebpf/elf.hpp"
+#include "ebpf/object.hpp"
 #include "ebpf/object_spec.hpp"
 
 namespace ebpf_tool {
@@ -182,16 +184,61 @@ int extract(const std::vector<std::string>& args) {
   return status;
 }
 
+// Loads every program (all at once, or each on its own with --per-program) and reports what loaded.
+int load(const std::vector<std::string>& args) {
+  auto files = positional(args, {"--pin-root"});
+  if (files.size() != 1) {
+    std::fprintf(stderr, "usage: ebpf-tool obj load FILE [--per-program] [--pin-root DIR] [--json]\n");
+    return 2;
+  }
+  auto obj = ebpf::Object::open(files[0]);
+  if (!obj) {
+    std::fprintf(stderr, "ebpf-tool: %s\n", obj.error().to_string().c_str());
+    return 1;
+  }
+  ebpf::ObjectLoadOptions options;
+  options.per_program = has_flag(args, "--per-program");
+  if (auto root = flag_value(args, "--pin-root"); !root.empty()) options.pin_root = root;
+  auto r = obj->load(options);
+  bool json = has_flag(args, "--json");
+  if (!r) {
+    if (json)
+      std::printf("{\"file\":%s,\"error\":%s}\n", q(files[0]).c_str(), q(r.error().to_string()).c_str());
+    else
+      std::fprintf(stderr, "ebpf-tool: %s\n", r.error().to_string().c_str());
+    return 1;
+  }
+  std::string out = "{\"file\":" + q(files[0]) + ",\"programs\":[";
+  bool first = true;
+  for (const auto& p : obj->spec().programs) {
+    const auto* err = obj->program_error(p.name);
+    bool loaded = obj->program(p.name) != nullptr;
+    if (json) {
+      out += std::string(first ? "" : ",") + "{\"name\":" + q(p.name) + ",\"section\":" + q(p.section) +
+             ",\"loaded\":" + (loaded ? "true" : "false") + ",\"errno\":" +
+             std::to_string(err ? err->sys_errno() : 0) + ",\"error\":" + (err ? q(err->to_string()) : "null") + "}";
+      first = false;
+    } else {
+      std::printf("%-32s %-32s %s\n", p.name.c_str(), p.section.c_str(),
+                  loaded ? "OK" : err ? err->to_string().c_str() : "skipped");
+    }
+  }
+  if (json) std::printf("%s]}\n", out.c_str());
+  return obj->failed_programs().empty() ? 0 : 1;
+}
+
 int run(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help") {
     std::fprintf(args.empty() ? stderr : stdout,
                  "usage: ebpf-tool obj inspect FILE [--json]\n"
-                 "       ebpf-tool obj extract BINARY... --out DIR\n");
+                 "       ebpf-tool obj extract BINARY... --out DIR\n"
+                 "       ebpf-tool obj load FILE [--per-program] [--pin-root DIR] [--json]\n");
     return args.empty() ? 2 : 0;
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "inspect") return inspect(rest);
   if (args[0] == "extract") return extract(rest);
+  if (args[0] == "load") return load(rest);
   std::fprintf(stderr, "ebpf-tool obj: unknown command '%s'\n", args[0].c_str());
   return 2;
 }
