@@ -215,21 +215,38 @@ template <class F>
 std::size_t RingBuffer::consume(F&& fn) {
   using ringbuf_abi::kBusyBit;
   using ringbuf_abi::kDiscardBit;
+  // Locals, not members: the callback may write anywhere, which would force the compiler to reload them.
+  const std::byte* const data = data_;
+  const std::uint64_t mask = mask_;
   std::uint64_t cons = consumer_pos();
   std::size_t delivered = 0;
-  std::uint64_t bytes = 0, discarded = 0;
+  std::uint64_t bytes = 0, discarded = 0, guess = 0;
   for (bool go_on = true; go_on;) {
     const std::uint64_t prod = producer_pos();
     if (cons == prod) break;
     while (cons < prod) {
-      const std::byte* rec = at(cons);
+      const std::byte* rec = data + (cons & mask);
       const std::uint32_t hdr = header(rec);
       if (hdr & kBusyBit) {
         go_on = false;
         break;
       }
       const std::uint32_t len = hdr & ~(kBusyBit | kDiscardBit);
-      cons += ringbuf_abi::record_span(len);
+      const std::uint64_t span = ringbuf_abi::record_span(len);
+      // Records of one stream tend to have one size. Walking the ring is a chain of dependent loads (the
+      // next header's address comes from this header); advancing by a *predicted* span behind a branch
+      // turns the data dependency into a control dependency, so the CPU fetches the next headers while
+      // this one is still being checked. `guess` goes through an empty asm so the compiler cannot replace
+      // it by `span` (they are equal on that path) and bring the dependency back.
+      if (__builtin_expect(span == guess, 1)) {
+        std::uint64_t step = guess;
+        asm("" : "+r"(step));
+        cons += step;
+      } else {
+        guess = span;
+        cons += span;
+      }
+      __builtin_prefetch(data + ((cons + 4 * guess) & mask));
       if (hdr & kDiscardBit) {
         ++discarded;
         continue;
