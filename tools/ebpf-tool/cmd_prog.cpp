@@ -2,10 +2,13 @@
 //   ebpf-tool prog run --asm FILE [--type xdp|tc|socket|...] [--data HEX] [--ctx HEX] [--repeat N] [--json]
 //   ebpf-tool prog list [--json]
 //   ebpf-tool prog show ID [--json]
-// `--obj FILE --prog NAME` needs the ELF object loader, which this build does not have yet.
+//   ebpf-tool prog run --obj FILE --prog NAME [--data HEX] [--ctx HEX] [--repeat N] [--json]
+// With --obj the whole object is loaded (maps, global data, BTF, CO-RE); the program type comes from its
+// section. Other programs of the object that fail to load (e.g. fentry under lockdown) do not matter.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,11 @@
 #include "ebpf/program.hpp"
 #include "ebpf/syscall.hpp"
 #include "ebpf/text_asm.hpp"
+
+#if __has_include("ebpf/object.hpp")
+#include "ebpf/object.hpp"
+#define EBPF_TOOL_HAVE_OBJECT 1
+#endif
 
 namespace {
 
@@ -29,7 +37,8 @@ int fail(const ebpf::Error& err) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: ebpf-tool prog run --asm FILE [--type TYPE] [--data HEX] [--ctx HEX] [--repeat N] [--json]\n"
+               "usage: ebpf-tool prog run (--asm FILE [--type TYPE] | --obj FILE --prog NAME) [--data HEX] [--ctx HEX]\n"
+               "                         [--repeat N] [--json]\n"
                "       ebpf-tool prog list [--json]\n"
                "       ebpf-tool prog show ID [--json]\n"
                "TYPE: xdp (default), tc (sched_cls), socket (socket_filter), or any kernel program type name\n");
@@ -80,28 +89,57 @@ std::string_view xdp_action(std::uint32_t v) {
   return v < 5 ? kNames[v] : std::string_view();
 }
 
+// Loads the program to run: from assembler text, or from an ELF object (which stays alive in `object`).
+struct Loaded {
+  ebpf::Program program;
+  std::shared_ptr<void> object;  // keeps an ELF object's maps alive while its program runs
+};
+
+ebpf::Result<Loaded> load_from_asm(const std::string& path, ProgType type) {
+  std::string text;
+  if (!read_file(path, text)) return ebpf::Error(ebpf::Errc::io, "read", "cannot read " + path);
+  auto code = EBPF_TRY(ebpf::assemble_text(text));
+  if (auto missing = code.unresolved(); !missing.empty())
+    return ebpf::Error::invalid("prog run", path + " uses map '" + missing.front() + "'; prog run --asm creates no maps");
+  ebpf::ProgramLoadOptions load;
+  load.name = "ebpf_tool_run";
+  return Loaded{EBPF_TRY(ebpf::Program::load(type, code.span(), load)), nullptr};
+}
+
+ebpf::Result<Loaded> load_from_object(const std::string& path, const std::string& name) {
+#ifdef EBPF_TOOL_HAVE_OBJECT
+  auto object = std::make_shared<ebpf::Object>(EBPF_TRY(ebpf::Object::open(path)));
+  if (object->spec().program(name) == nullptr)
+    return ebpf::Error(ebpf::Errc::not_found, "prog run", path + " has no program named '" + name + "'");
+  for (auto& p : object->spec().programs) p.autoload = p.name == name;
+  ebpf::ObjectLoadOptions options;
+  options.per_program = true;
+  EBPF_TRY(object->load(options));
+  if (const auto* err = object->program_error(name)) return *err;
+  auto* prog = object->program(name);
+  if (prog == nullptr) return ebpf::Error(ebpf::Errc::not_found, "prog run", "program '" + name + "' did not load");
+  return Loaded{EBPF_TRY(prog->clone()), object};
+#else
+  (void)path;
+  (void)name;
+  return ebpf::Error(ebpf::Errc::not_supported, "prog run", "--obj needs the ELF object loader (ebpf/object.hpp)");
+#endif
+}
+
 int run(const std::vector<std::string>& args) {
   const std::string asm_path = ebpf_tool::flag_value(args, "--asm");
-  if (!ebpf_tool::flag_value(args, "--obj").empty()) {
-    std::fprintf(stderr, "ebpf-tool: prog run --obj needs the ELF object loader, not available in this build; "
-                         "use --asm\n");
-    return 2;
-  }
-  if (asm_path.empty()) return usage();
+  const std::string obj_path = ebpf_tool::flag_value(args, "--obj");
+  const std::string prog_name = ebpf_tool::flag_value(args, "--prog");
+  if (asm_path.empty() == obj_path.empty() || (!obj_path.empty() && prog_name.empty())) return usage();
   auto type = parse_type(ebpf_tool::flag_value(args, "--type"));
   if (!type) {
     std::fprintf(stderr, "ebpf-tool: unknown program type '%s'\n", ebpf_tool::flag_value(args, "--type").c_str());
     return 2;
   }
-  std::string text;
-  if (!read_file(asm_path, text)) return 1;
-  auto code = ebpf::assemble_text(text);
-  if (!code) return fail(code.error().context(asm_path));
-  if (auto missing = code->unresolved(); !missing.empty()) {
-    std::fprintf(stderr, "ebpf-tool: %s uses map '%s'; prog run does not create maps\n", asm_path.c_str(),
-                 missing.front().c_str());
-    return 2;
-  }
+  auto loaded = asm_path.empty() ? load_from_object(obj_path, prog_name) : load_from_asm(asm_path, *type);
+  if (!loaded) return fail(loaded.error().context(asm_path.empty() ? obj_path : asm_path));
+  const ebpf::Program& prog = loaded->program;
+  type = prog.type();
 
   std::vector<std::uint8_t> data, ctx;
   if (auto hex = ebpf_tool::flag_value(args, "--data"); !hex.empty()) {
@@ -119,17 +157,12 @@ int run(const std::vector<std::string>& args) {
   std::uint32_t repeat = 1;
   if (auto r = ebpf_tool::flag_value(args, "--repeat"); !r.empty()) repeat = static_cast<std::uint32_t>(std::strtoul(r.c_str(), nullptr, 10));
 
-  ebpf::ProgramLoadOptions load;
-  load.name = "ebpf_tool_run";
-  auto prog = ebpf::Program::load(*type, code->span(), load);
-  if (!prog) return fail(prog.error());
-
   ebpf::TestRunOptions opts;
   opts.data_in = data;
   opts.ctx_in = ctx;
   if (!ctx.empty()) opts.ctx_out_size = ebpf::TestRunOptions::kAuto;
   opts.repeat = repeat;
-  auto result = prog->test_run(opts);
+  auto result = prog.test_run(opts);
   if (!result) return fail(result.error());
 
   const std::string out_hex = ebpf::packet::to_hex(result->data_out);
