@@ -46,6 +46,18 @@ char LICENSE[] SEC("license") = "GPL";
 
 std::vector<std::uint8_t> frame() { return std::vector<std::uint8_t>(64, 0xab); }
 
+Result<TestRunResult> run_on(const Program& prog, const std::vector<std::uint8_t>& data) {
+  TestRunOptions opts;
+  opts.data_in = data;
+  return prog.test_run(opts);
+}
+
+ObjectLoadOptions per_program() {
+  ObjectLoadOptions o;
+  o.per_program = true;
+  return o;
+}
+
 TEST(ObjectLoad, LoadsLinksAndRunsWithGlobals) {
   EBPF_REQUIRE_KERNEL();
   EBPF_COMPILE_BPF(obj_bytes, kProgram);
@@ -59,9 +71,9 @@ TEST(ObjectLoad, LoadsLinksAndRunsWithGlobals) {
   Program* entry = obj.program("entry");
   ASSERT_NE(entry, nullptr);
   auto data = frame();
-  ASSERT_OK_AND_ASSIGN(auto run, entry->test_run({.data_in = data}));
+  ASSERT_OK_AND_ASSIGN(auto run, run_on(*entry, data));
   EXPECT_EQ(run.retval, 8u);  // global_plus(1) = 1 + 7: .rodata constant and global subprogram
-  ASSERT_OK_AND_ASSIGN(auto run2, entry->test_run({.data_in = data}));
+  ASSERT_OK_AND_ASSIGN(auto run2, run_on(*entry, data));
   EXPECT_EQ(run2.retval, 8u);
 
   // stats[0] = 2 runs * (2*7 + 5 bpf_loop callbacks)
@@ -88,7 +100,7 @@ TEST(ObjectLoad, LoadsLinksAndRunsWithGlobals) {
   EXPECT_NE(version, 0u);  // LINUX_KERNEL_VERSION was filled into .kconfig
   // Writing .bss from user space is seen by the program's next run.
   ASSERT_OK(obj.write_global("calls", std::as_bytes(std::span<const std::uint64_t>(std::array<std::uint64_t, 1>{100}))));
-  ASSERT_OK(entry->test_run({.data_in = data}));
+  ASSERT_OK(run_on(*entry, data));
   std::memcpy(&calls, bss.data() + var->offset, 8);
   EXPECT_EQ(calls, 101u);
   // .rodata is frozen: read-only for user space.
@@ -96,7 +108,7 @@ TEST(ObjectLoad, LoadsLinksAndRunsWithGlobals) {
   ASSERT_FALSE(ro);
 
   // jumps[1] was initialised from `values` with tail_target: the tail call returns XDP_TX (3).
-  ASSERT_OK_AND_ASSIGN(auto jump, obj.program("jumper")->test_run({.data_in = data}));
+  ASSERT_OK_AND_ASSIGN(auto jump, run_on(*obj.program("jumper"), data));
   EXPECT_EQ(jump.retval, 3u);
 }
 
@@ -134,7 +146,7 @@ char LICENSE[] SEC("license") = "GPL";
     EXPECT_NE(all.error().message().find("'bad'"), std::string::npos) << all.error().to_string();
   }
   ASSERT_OK_AND_ASSIGN(auto obj, Object::open(obj_bytes));
-  ASSERT_OK(obj.load({.per_program = true}));
+  ASSERT_OK(obj.load(per_program()));
   EXPECT_EQ(obj.loaded_programs(), (std::vector<std::string>{"good", "good2"}));
   EXPECT_EQ(obj.failed_programs(), (std::vector<std::string>{"bad"}));
   const Error* err = obj.program_error("bad");
@@ -142,7 +154,7 @@ char LICENSE[] SEC("license") = "GPL";
   EXPECT_EQ(err->code(), Errc::verifier);
   EXPECT_FALSE(err->verifier_log().empty());
   auto data = frame();
-  ASSERT_OK_AND_ASSIGN(auto run, obj.program("good")->test_run({.data_in = data}));
+  ASSERT_OK_AND_ASSIGN(auto run, run_on(*obj.program("good"), data));
   EXPECT_EQ(run.retval, 2u);
 }
 
