@@ -115,6 +115,38 @@ TEST(ProgTool, BadArgumentsAreUsageErrors) {
   EXPECT_NE(missing.text.find("no object with id"), std::string::npos) << missing.text;
 }
 
+// xdp-tools' filter programs (Debian xdp-tools): with empty rule maps the "allow" policy passes every
+// packet and the "deny" policy drops it; neither rewrites the frame.
+TEST(ProgTool, RunsAProgramFromAnElfObject) {
+  REQUIRE_TOOL();
+  const std::string dir = "/usr/lib/x86_64-linux-gnu/bpf/";
+  struct stat st;
+  if (::stat((dir + "xdpfilt_alw_all.o").c_str(), &st) != 0) {
+    if (ebpf::test::in_ci()) FAIL() << "xdp-tools objects missing (make deps installs xdp-tools)";
+    GTEST_SKIP() << "xdp-tools not installed";
+  }
+  auto frame = ebpf::packet::Builder()
+                   .ethernet(*ebpf::packet::parse_mac("02:00:00:00:00:01"), *ebpf::packet::parse_mac("02:00:00:00:00:02"))
+                   .ipv4(*ebpf::packet::parse_ipv4("10.0.0.1"), *ebpf::packet::parse_ipv4("10.0.0.2"))
+                   .udp(1, 2)
+                   .build();
+  ASSERT_TRUE(frame);
+  const std::string data = ebpf::packet::to_hex(*frame);
+  auto allow = run_tool("prog run --obj " + dir + "xdpfilt_alw_all.o --prog xdpfilt_alw_all --json --data " + data);
+  ASSERT_EQ(allow.status, 0) << allow.text;
+  EXPECT_NE(allow.text.find("\"retval\":2,"), std::string::npos) << allow.text;
+  EXPECT_NE(allow.text.find("\"data_out\":\"" + data + "\""), std::string::npos) << allow.text;
+  auto deny = run_tool("prog run --obj " + dir + "xdpfilt_dny_all.o --prog xdpfilt_dny_all --json --data " + data);
+  ASSERT_EQ(deny.status, 0) << deny.text;
+  EXPECT_NE(deny.text.find("\"retval\":1,"), std::string::npos) << deny.text;
+
+  auto unknown = run_tool("prog run --obj " + dir + "xdpfilt_alw_all.o --prog no_such_prog");
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.text.find("no program named 'no_such_prog'"), std::string::npos) << unknown.text;
+  auto missing_file = run_tool("prog run --obj /nonexistent/" + ebpf::test::unique_name() + ".o --prog x");
+  EXPECT_EQ(missing_file.status, 1) << missing_file.text;
+}
+
 TEST(ProgTool, FeatureProbeJson) {
   REQUIRE_TOOL();
   auto out = run_tool("feature probe --json");
