@@ -10,6 +10,8 @@
 //   - per-CPU maps take and return value buffers of possible_cpus() × round_up(value_size, 8) bytes
 //     (value_buffer_size());
 //   - map-in-map and prog-array values are written as descriptors (u32) and read back as object ids.
+// Threads: element operations on one Map (or view) may run concurrently — each is one syscall. A BatchCursor,
+// MapReader or EntryRange belongs to one thread.
 #pragma once
 
 #include <cstddef>
