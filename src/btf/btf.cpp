@@ -412,29 +412,28 @@ Result<std::uint32_t> Btf::resolve_size(TypeId id) const {
   }
 }
 
-Result<std::uint32_t> Btf::resolve_align(TypeId id) const {
-  Type t = EBPF_TRY(type(id));
-  for (std::uint32_t depth = 0;; ++depth) {
-    if (depth > detail::kMaxResolveDepth) return cycle(id);
+namespace {
+// Alignment with a depth bound (nesting) and a step budget (wide, repeated nesting in malformed BTF).
+Result<std::uint32_t> align_of(const BtfData& d, TypeId root, TypeId id, int depth, long& budget) {
+  for (;; ++depth) {
+    if (depth > static_cast<int>(detail::kMaxResolveDepth) || --budget < 0) return cycle(root);
+    Type t = d.at(id);
     switch (t.kind()) {
       case Kind::int_: case Kind::enum_: case Kind::enum64: case Kind::float_:
         return std::min<std::uint32_t>(t.size() ? t.size() : 1, 8);
       case Kind::ptr:
-        return 8;
+        return 8u;
       case Kind::array:
-        t = data_->at(t.array().elem_type);
+        id = t.array().elem_type;
         break;
       case Kind::typedef_: case Kind::volatile_: case Kind::const_: case Kind::restrict_: case Kind::type_tag:
-        t = data_->at(t.ref());
+        id = t.ref();
         break;
       case Kind::struct_: case Kind::union_: {
         std::uint32_t align = 1;
         for (std::uint32_t i = 0; i < t.vlen(); ++i) {
-          Member m = t.member(i);
-          if (m.type == id) return cycle(id);
-          auto a = resolve_align(m.type);
-          if (!a) return a;
-          align = std::max(align, *a);
+          std::uint32_t a = EBPF_TRY(align_of(d, root, t.member(i).type, depth + 1, budget));
+          align = std::max(align, a);
         }
         return align;
       }
@@ -442,6 +441,13 @@ Result<std::uint32_t> Btf::resolve_align(TypeId id) const {
         return 1u;
     }
   }
+}
+}  // namespace
+
+Result<std::uint32_t> Btf::resolve_align(TypeId id) const {
+  EBPF_TRY(type(id));
+  long budget = 1'000'000;
+  return align_of(*data_, id, id, 0, budget);
 }
 
 }  // namespace ebpf::btf

@@ -248,7 +248,18 @@ bool core_kinds_compatible(const Type& l, const Type& t) {
 }
 }  // namespace
 
+// Recursive comparisons branch over parameters and members: a step budget (reset at the top-level call)
+// keeps malformed BTF from making them exponential.
+thread_local long compare_budget = 0;
+constexpr long kCompareBudget = 1'000'000;
+Result<void> spend(int depth, TypeId lid) {
+  if (depth == 0) compare_budget = kCompareBudget;
+  if (--compare_budget < 0) return bad("comparing local [" + std::to_string(lid) + "]: type graph too complex");
+  return ok();
+}
+
 Result<bool> types_compatible(const Btf& local, TypeId lid, const Btf& target, TypeId tid, int depth) {
+  EBPF_TRY(spend(depth, lid));
   for (; depth < kMaxDepth; ++depth) {
     Type l = EBPF_TRY(local.skip_modifiers(lid));
     Type t = EBPF_TRY(target.skip_modifiers(tid));
@@ -283,6 +294,7 @@ Result<bool> types_compatible(const Btf& local, TypeId lid, const Btf& target, T
 }
 
 Result<bool> types_match(const Btf& local, TypeId lid, const Btf& target, TypeId tid, int depth) {
+  EBPF_TRY(spend(depth, lid));
   if (depth > kMaxDepth) return bad("type nesting deeper than 32 comparing local [" + std::to_string(lid) + "]");
   Type l = EBPF_TRY(local.skip_modifiers(lid));
   Type t = EBPF_TRY(target.skip_modifiers(tid));

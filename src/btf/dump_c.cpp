@@ -4,6 +4,7 @@
 // by-value uses (members, array elements, typedef'd values), forward declarations where a pointer suffices.
 // Anonymous structs/unions/enums are printed inline where they are used. Explicit padding and
 // __attribute__((packed)) reproduce BTF offsets the natural C layout would not give.
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -61,6 +62,8 @@ class CDumper {
   std::vector<std::string> names_;  // unique C names, assigned on first use
   std::unordered_map<std::string, TypeId> tags_, idents_;
   std::unordered_set<std::string> enumerators_;
+  std::vector<std::uint8_t> align_cache_ = std::vector<std::uint8_t>(btf_.type_count());
+  std::uint64_t inline_expansions_ = 0;
 
   void mark_references() {
     for (TypeId id = 1; id < btf_.type_count(); ++id) {
@@ -166,7 +169,13 @@ class CDumper {
         for (std::uint32_t i = 0; i < t.vlen(); ++i) EBPF_TRY(need(t.param(i).type, false, depth + 1));
         return ok();
       case Kind::struct_: case Kind::union_:
-        if (t.name().empty()) return members_needs(t, depth);  // printed inline
+        if (t.name().empty()) {  // printed inline: its members' needs are met once
+          if (state_[id] != kNone) return ok();
+          state_[id] = kEmitting;
+          EBPF_TRY(members_needs(t, depth));
+          state_[id] = kDone;
+          return ok();
+        }
         if (by_value && state_[id] == kEmitting)
           return bad("struct/union [" + std::to_string(id) + "] contains itself by value");
         if (by_value) return define(id, depth + 1);
@@ -212,10 +221,40 @@ class CDumper {
     return s + tabs(indent) + "}";
   }
 
-  // Alignment in bits of a member type (1 for unknown kinds).
-  std::uint64_t align_bits(TypeId id) {
-    auto a = btf_.resolve_align(id);
-    return a ? std::uint64_t{*a} * 8 : 8;
+  // Alignment in bits of a type as C lays it out; memoised so nested structs are walked once.
+  std::uint64_t align_bits(TypeId id, int depth = 0) {
+    if (id >= align_cache_.size() || depth > kMaxDepth) return 8;
+    if (align_cache_[id]) return std::uint64_t{align_cache_[id]} * 8;
+    Type t = btf_.at(id);
+    std::uint64_t bits = 8;
+    switch (t.kind()) {
+      case Kind::int_: case Kind::enum_: case Kind::enum64: case Kind::float_:
+        bits = std::uint64_t{std::clamp<std::uint32_t>(t.size(), 1, 8)} * 8;
+        break;
+      case Kind::ptr:
+        bits = 64;
+        break;
+      case Kind::array:
+        bits = align_bits(t.array().elem_type, depth + 1);
+        break;
+      case Kind::typedef_: case Kind::volatile_: case Kind::const_: case Kind::restrict_: case Kind::type_tag:
+        bits = align_bits(t.ref(), depth + 1);
+        break;
+      case Kind::struct_: case Kind::union_:
+        for (std::uint32_t i = 0; i < t.vlen(); ++i) bits = std::max(bits, align_bits(t.member(i).type, depth + 1));
+        break;
+      default:
+        break;
+    }
+    align_cache_[id] = static_cast<std::uint8_t>(bits / 8);
+    return bits;
+  }
+
+  // Anonymous types are printed at each use; malformed BTF could make that exponential.
+  Result<void> count_inline(TypeId id) {
+    if (++inline_expansions_ > 4ull * btf_.type_count() + 1024 || out_.size() > (1u << 30))
+      return bad("type [" + std::to_string(id) + "]: too many inline expansions of anonymous types");
+    return ok();
   }
 
   bool needs_packed(const Type& t) {
@@ -312,10 +351,12 @@ class CDumper {
       case Kind::struct_: case Kind::union_: {
         std::string kw = t.kind() == Kind::union_ ? "union " : "struct ";
         if (!t.name().empty()) return join(kw + name_of(id), inner);
+        EBPF_TRY(count_inline(id));
         return join(kw + EBPF_TRY(composite_body(t, indent, depth + 1)), inner);
       }
       case Kind::enum_: case Kind::enum64:
         if (!t.name().empty()) return join("enum " + name_of(id), inner);
+        EBPF_TRY(count_inline(id));
         return join("enum " + enum_body(t, indent) + enum_mode(t), inner);
       case Kind::fwd:
         return join((t.fwd_is_union() ? "union " : "struct ") + name_of(id), inner);
