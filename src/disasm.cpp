@@ -211,11 +211,15 @@ struct Names {
 
 std::string render(std::span<const Insn> insns, Names names, const DisasmOptions& o) {
   const auto next_of = [&](std::size_t k) { return k + 1 < insns.size() ? &insns[k + 1] : nullptr; };
-  for (std::size_t k = 0; k < insns.size(); k += (is_ld_imm64(insns[k]) && next_of(k)) ? 2 : 1)
+  // A valid LD_IMM64 prints as one line for two slots; anything invalid prints slot by slot as `.insn`.
+  const auto step = [&](std::size_t k) -> std::size_t {
+    return is_ld_imm64(insns[k]) && check(insns[k], next_of(k)).empty() ? 2 : 1;
+  };
+  for (std::size_t k = 0; k < insns.size(); k += step(k))
     if (auto t = target_of(insns[k], next_of(k), k); t && !names.labels.contains(*t))
       names.labels[*t] = "L" + std::to_string(*t);
   std::string out;
-  for (std::size_t k = 0; k < insns.size(); k += (is_ld_imm64(insns[k]) && next_of(k)) ? 2 : 1) {
+  for (std::size_t k = 0; k < insns.size(); k += step(k)) {
     if (auto l = names.labels.find(std::int64_t(k)); o.labels && l != names.labels.end()) out += l->second + ":\n";
     if (o.indices) {
       char buf[32];

@@ -295,12 +295,16 @@ constexpr void Assembler::apply(const Fixup& f, const std::vector<std::uint32_t>
 
 constexpr void Assembler::validate() {
   std::size_t raw = 0;
-  for (std::size_t i = 0; i < insns_.size() && !failed_; i += isa::slots(insns_[i])) {
+  for (std::size_t i = 0; i < insns_.size() && !failed_;) {
     while (raw < unchecked_.size() && unchecked_[raw] < i) ++raw;
-    if (raw < unchecked_.size() && unchecked_[raw] == i) continue;
+    if (raw < unchecked_.size() && unchecked_[raw] == i) {  // raw bytes occupy exactly one slot
+      ++i;
+      continue;
+    }
     const Insn* next = i + 1 < insns_.size() ? &insns_[i + 1] : nullptr;
     std::string_view why = isa::check(insns_[i], next);
     if (!why.empty()) fail(static_cast<std::uint32_t>(i), why);
+    i += static_cast<std::size_t>(isa::slots(insns_[i]));
   }
 }
 

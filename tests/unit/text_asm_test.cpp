@@ -110,7 +110,8 @@ TEST(TextAsm, RoundTripEveryInstructionForm) {
 }
 
 TEST(TextAsm, InvalidEncodingsRoundTripAsRawInsn) {
-  const Insn bad[] = {make(0xff, 15, 15, -1, -1), make(0x18, 1, 0, 0, 5)};  // garbage, truncated LD_IMM64
+  // garbage, LD_IMM64 with a non-zero offset (its second slot prints on its own), truncated LD_IMM64
+  const Insn bad[] = {make(0xff, 15, 15, -1, -1), make(0x18, 1, 2, 33, 5), make(0, 0, 0, 0, 0), make(0x18, 1, 0, 0, 5)};
   std::string text = disassemble(bad);
   EXPECT_NE(text.find(".insn 0xff, 15, 15, -1, -1"), std::string::npos) << text;
   EXPECT_EQ(assemble_ok(text), std::vector<Insn>(std::begin(bad), std::end(bad)));
