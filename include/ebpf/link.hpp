@@ -14,9 +14,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "ebpf/error.hpp"
 #include "ebpf/fd.hpp"
@@ -97,6 +100,12 @@ class Link {
   Result<const Attachment*> require_link(std::string_view op) const;
   std::unique_ptr<Attachment> impl_;
 };
+
+// Attaches to several interfaces at once (the load balancer's "attach to interfaces"), all or nothing: on the
+// first failure the links made so far are detached and the error names the interface that failed.
+//   attach_each(ifindexes, [&](std::uint32_t i) { return attach_xdp(prog, i, options); });
+Result<std::vector<Link>> attach_each(std::span<const std::uint32_t> ifindexes,
+                                      const std::function<Result<Link>(std::uint32_t ifindex)>& attach_one);
 
 namespace detail {
 // A duplicate of `fd` (CLOEXEC, above 2), for attachments that must outlive the caller's descriptor.

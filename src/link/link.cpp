@@ -200,6 +200,19 @@ Result<Fd> Link::release_fd() {
   return fd;
 }
 
+Result<std::vector<Link>> attach_each(std::span<const std::uint32_t> ifindexes,
+                                      const std::function<Result<Link>(std::uint32_t ifindex)>& attach_one) {
+  std::vector<Link> links;
+  links.reserve(ifindexes.size());
+  for (auto ifindex : ifindexes) {
+    auto link = attach_one(ifindex);
+    // Returning drops `links`, which detaches everything attached so far.
+    if (!link) return std::move(link.error().context("interface " + std::to_string(ifindex)));
+    links.push_back(std::move(*link));
+  }
+  return links;
+}
+
 Result<LinkInfo> link_info(int link_fd) {
   std::array<std::byte, 256> raw{};
   auto len = static_cast<std::uint32_t>(raw.size());

@@ -297,5 +297,29 @@ TEST_F(XdpAttachTest, InterfaceDeletedWhileAttached) {
   EXPECT_NE(r.error().message().find("no longer exists"), std::string::npos) << r.error().to_string();
 }
 
+TEST_F(XdpAttachTest, AttachEachIsAllOrNothing) {
+  ASSERT_OK_AND_ASSIGN(auto counter, PacketCounter::create(ProgType::xdp, kPort, test::kXdpPass, test::kXdpPass));
+  ASSERT_OK_AND_ASSIGN(auto pair, test::create_veth_pair(topo_->right, topo_->right, "", ""));
+  auto attach = [&](std::uint32_t i) { return attach_xdp(counter.program, i, options(XdpMode::generic, XdpMethod::link)); };
+  std::vector<std::uint32_t> both{ifindex(), pair.first.ifindex};
+  {
+    ASSERT_OK_AND_ASSIGN(auto links, attach_each(both, attach));
+    ASSERT_EQ(links.size(), 2U);
+    for (auto i : both) {
+      ASSERT_OK_AND_ASSIGN(auto st, query_xdp(i, right_ns_.get()));
+      EXPECT_EQ(st.prog_id, id_of(counter.program));
+    }
+  }
+  std::vector<std::uint32_t> one_bad{ifindex(), 987654U, pair.first.ifindex};
+  auto r = attach_each(one_bad, attach);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), Errc::not_found);
+  EXPECT_NE(r.error().message().find("interface 987654"), std::string::npos) << r.error().to_string();
+  for (auto i : both) {
+    ASSERT_OK_AND_ASSIGN(auto st, query_xdp(i, right_ns_.get()));
+    EXPECT_EQ(st.attached, netlink::XdpAttached::none) << "a failed attach_each must leave nothing attached";
+  }
+}
+
 }  // namespace
 }  // namespace ebpf
