@@ -117,6 +117,8 @@ Result<void> Object::read_global(std::string_view name, std::span<std::byte> out
   if (def == nullptr) return no_global(name);
   if (out.size() != var->size)
     return Error::invalid("BPF object", "global '" + std::string(name) + "' is " + std::to_string(var->size) + " bytes");
+  if (var->offset + var->size > def->value_size)
+    return Error(Errc::bad_format, "BPF object", "global '" + std::string(name) + "' lies outside its section");
   auto it = state_->maps.find(def->name);
   if (it == state_->maps.end()) return Error::invalid("BPF object", "read_global before load");
   std::vector<std::byte> value(def->value_size);
@@ -133,6 +135,8 @@ Result<void> Object::write_global(std::string_view name, std::span<const std::by
     return Error::invalid("BPF object", "global '" + std::string(name) + "' is " + std::to_string(var->size) + " bytes");
   if (def->readonly) return Error::invalid("BPF object", "global '" + std::string(name) + "' is read-only after load");
   auto data = EBPF_TRY(global_data(def->name));
+  if (var->offset + var->size > data.size())
+    return Error(Errc::bad_format, "BPF object", "global '" + std::string(name) + "' lies outside its section");
   std::memcpy(data.data() + var->offset, value.data(), value.size());
   return ok();
 }

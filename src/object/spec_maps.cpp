@@ -135,7 +135,8 @@ Result<void> SpecParser::read_btf_maps(const elf::Section& section) {
     if (sym == nullptr)
       return bad_object("map '" + std::string(var.name()) + "' in DATASEC '.maps' has no symbol in section '.maps'");
     std::uint64_t offset = sym->value;
-    if (offset > section.size || info.size > section.size - offset)
+    std::uint64_t extent = section.nobits() ? section.size : elf.data(section).size();
+    if (offset > extent || info.size > extent - offset)
       return bad_object("map '" + std::string(var.name()) + "' at offset " + std::to_string(offset) +
                         " lies outside section '.maps' (" + std::to_string(section.size) + " bytes)");
     // A BTF map definition carries its values in BTF; its bytes must be zero (`values` slots are relocated).
@@ -205,7 +206,11 @@ Result<void> SpecParser::read_legacy_maps(const elf::Section& section) {
 
 Result<void> SpecParser::read_data_section(const elf::Section& section) {
   if (section.size == 0) return ok();
-  if (section.size > UINT32_MAX) return bad_object("data section " + section_name(section.index) + " is too big");
+  // File-backed sections are bounded by the file; a .bss claims memory, so bound it explicitly.
+  constexpr std::uint64_t kMaxBss = 64u << 20;
+  if (section.size > UINT32_MAX || (section.nobits() && section.size > kMaxBss))
+    return bad_object("data section " + section_name(section.index) + " of " + std::to_string(section.size) +
+                      " bytes is too big");
   MapDefinition def;
   def.name = std::string(section.name);
   def.source = MapSource::data_section;

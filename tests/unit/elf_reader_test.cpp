@@ -275,5 +275,31 @@ TEST(ElfReader, SpecificCorruptionsNameTheProblem) {
   }
 }
 
+// Checked-in corrupted objects (tests/data/elf, generated from a clang-built object by truncating it and
+// overwriting header fields): each one is a clear bad_format error naming what is wrong.
+TEST(ElfReader, CheckedInCorruptObjects) {
+  struct Expect {
+    const char* file;
+    const char* says;
+  };
+  const Expect cases[] = {
+      {"truncated_shdrs.o", "runs past the end of the file"},
+      {"shoff_past_end.o", "section header table"},
+      {"big_endian_flag.o", "big-endian"},
+      {"bad_section_name.o", "name of section 2"},
+      {"section_past_end.o", "section 2: data"},
+      {"symtab_bad_link.o", "is not a string table"},
+      {"empty.o", "empty"},
+  };
+  for (const auto& c : cases) {
+    auto path = std::string(EBPF_TEST_DATA_DIR) + "/elf/" + c.file;
+    ASSERT_TRUE(std::filesystem::exists(path)) << path;
+    auto spec = ObjectSpec::open(path);
+    ASSERT_FALSE(spec) << c.file;
+    EXPECT_EQ(spec.error().code(), Errc::bad_format) << c.file << ": " << spec.error().to_string();
+    EXPECT_NE(spec.error().message().find(c.says), std::string::npos) << c.file << ": " << spec.error().to_string();
+  }
+}
+
 }  // namespace
 }  // namespace ebpf
