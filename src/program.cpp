@@ -126,6 +126,11 @@ Error classify_failure(Error err, std::string log, bool truncated, const std::st
                  what + ": the kernel rejected the load attributes (program type, attach type, flags or BTF "
                         "unknown or inconsistent)",
                  e);
+  if (e == E2BIG && log.empty())
+    return Error(Errc::invalid_argument, kLoadOp,
+                 what + ": the kernel refused the load attributes as too big (an attribute newer than this "
+                        "kernel, or too many instructions for an unprivileged load)",
+                 e);
   err.context(what);
   if (!log.empty()) err.with_verifier_log(std::move(log), truncated);
   return err;

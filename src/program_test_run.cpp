@@ -21,6 +21,10 @@ std::size_t ctx_out_size(const TestRunOptions& o) {
   return o.ctx_out_size == TestRunOptions::kAuto ? o.ctx_in.size() : o.ctx_out_size;
 }
 
+bool runs_once(ProgType t) {
+  return t == ProgType::raw_tracepoint || t == ProgType::raw_tracepoint_writable || t == ProgType::syscall;
+}
+
 Result<void> check(const TestRunOptions& o, std::size_t data_out, std::size_t ctx_out) {
   constexpr std::size_t kMax = UINT32_MAX;
   if (o.data_in.size() > kMax || data_out > kMax || o.ctx_in.size() > kMax || ctx_out > kMax)
@@ -82,6 +86,12 @@ Result<TestRunResult> Program::test_run(const TestRunOptions& opts) const {
   a.ctx_size_out = static_cast<std::uint32_t>(ctx_out);
   a.ctx_out = ctx_out == 0 ? 0 : sys::ptr(result.ctx_out.data());
   a.repeat = opts.repeat;
+  if (runs_once(type_)) {
+    // These types run exactly once and reject any repeat value, even 1.
+    if (opts.repeat > 1)
+      return Error::invalid(kRunOp, std::string(ebpf::name(type_)) + " programs run once per test run: repeat must be 0 or 1");
+    a.repeat = 0;
+  }
   a.flags = opts.flags;
   a.cpu = opts.cpu;
   a.batch_size = opts.batch_size;

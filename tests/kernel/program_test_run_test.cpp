@@ -201,6 +201,29 @@ TEST(ProgramTestRun, RepeatReportsDurationAndRunStatistics) {
   EXPECT_GT(after.run_time_ns, before.run_time_ns);
 }
 
+TEST(ProgramTestRun, RawTracepointRunsOnTheRequestedCpuWithArgs) {
+  EBPF_REQUIRE_KERNEL();
+  constexpr std::int32_t kGetSmpProcessorId = 8;
+  // return ctx->args[0] * 10 + smp_processor_id()
+  std::vector<Insn> insns = {ldx(DW, r6, r1, 0), mul(r6, 10), call_helper(kGetSmpProcessorId), add(r0, r6),
+                             ebpf::isa::exit()};
+  ASSERT_OK_AND_ASSIGN(auto prog, Program::load(ProgType::raw_tracepoint, insns, named("rtp")));
+  const std::uint64_t args[1] = {4};
+  TestRunOptions opts;
+  opts.ctx_in = {reinterpret_cast<const std::uint8_t*>(args), sizeof args};
+  opts.flags = ebpf::test_run_flags::run_on_cpu;
+  for (std::uint32_t cpu : {0u, 1u}) {
+    opts.cpu = cpu;
+    ASSERT_OK_AND_ASSIGN(auto out, prog.test_run(opts));
+    EXPECT_EQ(out.retval, 40 + cpu);
+    EXPECT_TRUE(out.data_out.empty());
+  }
+  opts.cpu = 4096;  // no such CPU
+  auto r = prog.test_run(opts);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().sys_errno(), ENXIO);
+}
+
 TEST(ProgramTestRun, RunOnCpuIsRejectedForXdpWithClearError) {
   EBPF_REQUIRE_KERNEL();
   std::vector<Insn> pass = {mov(r0, kXdpPass), ebpf::isa::exit()};
