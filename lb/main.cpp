@@ -61,9 +61,14 @@ int run(lb::Config config, lb::CliOverrides overrides, lb::Logger& log) {
   log.info("control plane running (BPF programs not attached: data path pending)",
            {{"admin", "http://" + admin.listen.address.to_string() + ":" + std::to_string((*api)->port())},
             {"services", store.current()->services.size()}});
+  const timespec sweep_every{5, 0};
   for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
+    const int sig = sigtimedwait(&signals, nullptr, &sweep_every);
+    if (sig < 0) {  // timeout: sweep idle flows
+      if (auto swept = (*lb)->sweep_conntrack(); !swept)
+        log.warn("conntrack sweep failed", {{"error", swept.error().to_string()}});
+      continue;
+    }
     if (sig != SIGHUP) break;
     auto reloaded = (*lb)->reload();
     if (reloaded) log.info("reloaded on SIGHUP");

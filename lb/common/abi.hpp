@@ -285,6 +285,19 @@ struct DataPathConfig {
 };
 static_assert(sizeof(DataPathConfig) == 32);
 
+// The idle-timeout rule the data path applies on lookup and the control plane's sweeper applies to the
+// whole map: UDP flows get udp_idle; TCP flows that are established get tcp_idle; TCP flows that are
+// opening or closing (or were never seen opening) get the short tcp_transitory.
+constexpr std::uint64_t conntrack_timeout_ns(const ConntrackKey& key, const ConntrackValue& value,
+                                             const DataPathConfig& config) {
+  if (key.proto == kProtoUdp) return config.udp_idle_ns;
+  return static_cast<TcpState>(value.state) == TcpState::kEstablished ? config.tcp_idle_ns : config.tcp_transitory_ns;
+}
+constexpr bool conntrack_expired(const ConntrackKey& key, const ConntrackValue& value, const DataPathConfig& config,
+                                 std::uint64_t now_ns) {
+  return now_ns > value.last_seen_ns && now_ns - value.last_seen_ns > conntrack_timeout_ns(key, value, config);
+}
+
 // ---- lb_events: ring-buffer records ----------------------------------------------------------------------
 
 enum class FlowEventType : std::uint8_t { kOpen = 1, kClose = 2 };

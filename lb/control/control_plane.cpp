@@ -138,6 +138,13 @@ ebpf::Result<void> LoadBalancer::reload() {
   return ebpf::ok();
 }
 
+ebpf::Result<std::uint64_t> LoadBalancer::sweep_conntrack() {
+  const auto deleted = EBPF_TRY(maps_.sweep_conntrack(options_.monotonic_ns()));
+  gc_deleted_ += deleted;
+  if (deleted > 0 && options_.log != nullptr) options_.log->debug("conntrack sweep", {{"deleted", deleted}});
+  return deleted;
+}
+
 CompiledTables LoadBalancer::tables() const {
   std::lock_guard lock(mutex_);
   return tables_;
@@ -222,6 +229,7 @@ ebpf::Result<MetricsSnapshot> LoadBalancer::metrics() {
   }
   s.global = EBPF_TRY(maps_.global_counters());
   s.conntrack_max = maps_.find("lb_conntrack")->max_entries();
+  s.conntrack_gc_deleted = gc_deleted_;
   lock.unlock();
   EBPF_TRY(maps_.for_each_conntrack([&](const ConntrackKey&, const ConntrackValue&) { ++s.conntrack_entries; }));
   return s;

@@ -5,6 +5,7 @@
 // maps (counters, conntrack). The XDP/TC programs, when they exist, only need these maps.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -42,6 +43,9 @@ class LoadBalancer : public ControlPlane {
   ebpf::Result<void> set_draining(std::uint32_t backend_id, bool draining) override;
   ebpf::Result<void> reload() override;
 
+  // Removes idle conntrack entries (run every few seconds); counted in metrics as gc_deleted.
+  ebpf::Result<std::uint64_t> sweep_conntrack();
+
   DataPathMaps& maps() { return maps_; }
   // The tables currently in the maps (a copy, for inspection).
   CompiledTables tables() const;
@@ -65,6 +69,7 @@ class LoadBalancer : public ControlPlane {
   std::map<std::string, BackendRuntimeState> state_;  // "service/backend" -> health, drain
   std::unique_ptr<HealthChecker> health_;
   std::uint64_t started_ns_ = 0;
+  std::atomic<std::uint64_t> gc_deleted_{0};
 };
 
 }  // namespace lb

@@ -141,4 +141,23 @@ ebpf::Result<void> DataPathMaps::for_each_conntrack(
   }
 }
 
+ebpf::Result<std::uint64_t> DataPathMaps::sweep_conntrack(std::uint64_t now_ns) {
+  DataPathConfig config;
+  const std::uint32_t zero = 0;
+  EBPF_TRY(maps_.at("lb_config").lookup(bytes_of(zero), std::as_writable_bytes(std::span<DataPathConfig, 1>(&config, 1))));
+  // Collect first, delete after: deleting while walking with get_next_key restarts the walk.
+  std::vector<ConntrackKey> expired;
+  EBPF_TRY(for_each_conntrack([&](const ConntrackKey& k, const ConntrackValue& v) {
+    if (conntrack_expired(k, v, config, now_ns)) expired.push_back(k);
+  }));
+  std::uint64_t deleted = 0;
+  auto& ct = maps_.at("lb_conntrack");
+  for (const auto& k : expired) {
+    auto removed = ct.remove(bytes_of(k));
+    if (removed) ++deleted;
+    else if (removed.error().code() != ebpf::Errc::key_not_found) return removed.error();
+  }
+  return deleted;
+}
+
 }  // namespace lb

@@ -36,6 +36,9 @@ class DataPathMaps {
 
   // Visits every conntrack entry (both directions). Entries may come and go while walking (LRU); a key
   // deleted between get_next_key and lookup is skipped.
+  // Deletes entries idle past their timeout (conntrack_expired with the config in lb_config); returns how many.
+  ebpf::Result<std::uint64_t> sweep_conntrack(std::uint64_t now_ns);
+
   ebpf::Result<void> for_each_conntrack(const std::function<void(const ConntrackKey&, const ConntrackValue&)>& visit) const;
 
  private:

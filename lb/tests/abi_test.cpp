@@ -67,3 +67,29 @@ TEST(TokenBucket, SustainedRateMatches) {
 
 }  // namespace
 }  // namespace lb
+
+namespace lb {
+namespace {
+
+TEST(ConntrackTimeouts, StateDecidesTheTimeout) {
+  DataPathConfig config{.tcp_idle_ns = 300, .tcp_transitory_ns = 30, .udp_idle_ns = 60, .flags = 0, .egress_ifindex = 0};
+  ConntrackKey tcp;
+  tcp.proto = kProtoTcp;
+  ConntrackKey udp;
+  udp.proto = kProtoUdp;
+  ConntrackValue v;
+  v.last_seen_ns = 1000;
+  v.state = static_cast<std::uint8_t>(TcpState::kEstablished);
+  EXPECT_EQ(conntrack_timeout_ns(tcp, v, config), 300u);
+  EXPECT_FALSE(conntrack_expired(tcp, v, config, 1300));
+  EXPECT_TRUE(conntrack_expired(tcp, v, config, 1301));
+  v.state = static_cast<std::uint8_t>(TcpState::kSynSent);
+  EXPECT_TRUE(conntrack_expired(tcp, v, config, 1031));
+  v.state = static_cast<std::uint8_t>(TcpState::kFinWait);
+  EXPECT_EQ(conntrack_timeout_ns(tcp, v, config), 30u);
+  EXPECT_EQ(conntrack_timeout_ns(udp, v, config), 60u);
+  EXPECT_FALSE(conntrack_expired(udp, v, config, 500));  // a clock behind last_seen never expires
+}
+
+}  // namespace
+}  // namespace lb

@@ -9,6 +9,7 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -99,8 +100,9 @@ TEST(ControlPlane, HealthDrainConnectionsAndReloadReachTheMaps) {
   file.write(config_text(backend.port, down_port));
   ASSERT_OK_AND_ASSIGN(auto config, load_config_file(file.path));
   ConfigStore store(std::move(config));
+  std::atomic<std::uint64_t> now_ns{5'000'000'000};  // the data path's clock, pinned
   ASSERT_OK_AND_ASSIGN(auto lb, LoadBalancer::create(store, {.log = nullptr, .start_healthy = true, .version = "t",
-                                                             .monotonic_ns = [] { return std::uint64_t{5'000'000'000}; }}));
+                                                             .monotonic_ns = [&now_ns] { return now_ns.load(); }}));
   const auto ids = lb->tables().backend_ids;
   const auto up = ids.at("web/up"), down = ids.at("web/down");
 
@@ -153,9 +155,30 @@ TEST(ControlPlane, HealthDrainConnectionsAndReloadReachTheMaps) {
                              R"("state":"established","age_ms":3000,"idle_ms":1000,"packets":3,"bytes":180})"),
             std::string::npos)
       << conns->body;
+  // Two more flows, then a sweep at t = 40 s: the half-open TCP flow (idle ~40 s > 30 s transitory) goes;
+  // the established one (idle 36 s < 5 min) and the UDP one (idle 39.5 s < 60 s) stay.
+  ConntrackKey udp_key = ck;
+  udp_key.proto = kProtoUdp;
+  ConntrackValue udp_value = cv;
+  udp_value.last_seen_ns = 500'000'000;
+  ConntrackKey syn_key = ck;
+  syn_key.sport = htons(40001);
+  ConntrackValue syn_value = cv;
+  syn_value.state = static_cast<std::uint8_t>(TcpState::kSynSent);
+  syn_value.last_seen_ns = 1;
+  for (auto [k, v] : {std::pair{udp_key, udp_value}, std::pair{syn_key, syn_value}})
+    ASSERT_OK(lb->maps().find("lb_conntrack")->update(std::as_bytes(std::span(&k, 1)), std::as_bytes(std::span(&v, 1))));
+  now_ns = 40'000'000'000;
+  ASSERT_OK_AND_ASSIGN(auto swept, lb->sweep_conntrack());
+  EXPECT_EQ(swept, 1u);
+  ConntrackValue probe;
+  auto syn_gone = lb->maps().find("lb_conntrack")->lookup(std::as_bytes(std::span(&syn_key, 1)), std::as_writable_bytes(std::span(&probe, 1)));
+  ASSERT_FALSE(syn_gone);
+  EXPECT_EQ(syn_gone.error().code(), ebpf::Errc::key_not_found);
   auto metrics = cli.Get("/metrics");
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("\nebpf_lb_conntrack_entries 1\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("\nebpf_lb_conntrack_entries 2\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("\nebpf_lb_conntrack_gc_deleted_total 1\n"), std::string::npos);
   EXPECT_NE(metrics->body.find(R"(ebpf_lb_backend_up{service="web",backend="down",address="127.0.0.1:)" +
                                std::to_string(down_port) + "\"} 0"),
             std::string::npos)
