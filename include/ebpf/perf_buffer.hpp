@@ -130,30 +130,43 @@ class PerfBuffer {
 
 template <class OnSample, class OnLost>
 std::size_t PerfBuffer::read_ring(detail::PerfRing& ring, OnSample& on_sample, OnLost& on_lost) {
+  // Locals, not members: the callbacks may write anywhere, which would force the compiler to reload them.
+  const std::byte* const data = ring.data;
+  const std::uint64_t mask = ring.mask;
   std::uint64_t tail = ring.meta->data_tail;
   const std::uint64_t head = std::atomic_ref(ring.meta->data_head).load(std::memory_order_acquire);
   std::size_t delivered = 0;
-  std::uint64_t bytes = 0;
+  std::uint64_t bytes = 0, guess = 0;
   while (tail < head) {
-    const std::size_t off = tail & ring.mask;
-    const auto* hdr = reinterpret_cast<const perf_event_header*>(ring.data + off);
+    const std::size_t off = tail & mask;
+    const std::byte* rec = data + off;
+    const auto* hdr = reinterpret_cast<const perf_event_header*>(rec);
     const std::size_t size = hdr->size;
+    const std::uint32_t type = hdr->type;
     if (size < sizeof(perf_event_header)) break;  // corrupt: never loop forever
-    const std::byte* rec = ring.data + off;
-    if (off + size > ring.mask + 1) rec = unsplit(ring, tail, size);
-    if (hdr->type == PERF_RECORD_SAMPLE) {
+    if (off + size > mask + 1) rec = unsplit(ring, tail, size);
+    // Advance by a predicted size behind a branch (see RingBuffer::consume): the next header is fetched
+    // while this record is being delivered instead of after.
+    if (__builtin_expect(size == guess, 1)) {
+      std::uint64_t step = guess;
+      asm("" : "+r"(step));
+      tail += step;
+    } else {
+      guess = size;
+      tail += size;
+    }
+    if (type == PERF_RECORD_SAMPLE) {
       std::uint32_t raw_size;
       std::memcpy(&raw_size, rec + sizeof(perf_event_header), 4);
       ++delivered;
       bytes += raw_size;
       on_sample(ring.cpu, std::span<const std::byte>(rec + sizeof(perf_event_header) + 4, raw_size));
-    } else if (hdr->type == PERF_RECORD_LOST) {
+    } else if (type == PERF_RECORD_LOST) {
       std::uint64_t lost;
       std::memcpy(&lost, rec + sizeof(perf_event_header) + 8, 8);
       stats_.lost += lost;
       on_lost(ring.cpu, lost);
     }
-    tail += size;
   }
   std::atomic_ref(ring.meta->data_tail).store(tail, std::memory_order_release);
   stats_.records += delivered;
