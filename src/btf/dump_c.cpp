@@ -64,6 +64,7 @@ class CDumper {
   std::unordered_set<std::string> enumerators_;
   std::vector<std::uint8_t> align_cache_ = std::vector<std::uint8_t>(btf_.type_count());
   std::uint64_t inline_expansions_ = 0;
+  std::uint64_t pad_counter_ = 0;
 
   void mark_references() {
     for (TypeId id = 1; id < btf_.type_count(); ++id) {
@@ -270,11 +271,18 @@ class CDumper {
 
   // Explicit padding from bit `from` to bit `to` with unnamed bitfields (they never clash with member names):
   // sub-byte pieces, then bytes up to 8-byte alignment, then `long: 64` words, then trailing bytes.
-  static std::string padding(std::uint64_t from, std::uint64_t to, int indent) {
+  // Gaps over 256 bytes become one uniquely named char array, keeping the output linear in the type count.
+  std::string padding(std::uint64_t from, std::uint64_t to, int indent) {
     std::string s;
     while (from < to) {
       std::uint64_t n;
       const char* type = "unsigned char";
+      if (from % 8 == 0 && to - from > 256 * 8) {
+        n = (to - from) / 8;
+        s += tabs(indent) + "char __btf_pad" + std::to_string(pad_counter_++) + "[" + std::to_string(n) + "];\n";
+        from += n * 8;
+        continue;
+      }
       if (from % 8) {
         n = std::min<std::uint64_t>(to - from, 8 - from % 8);
       } else if (from % 64 == 0 && to - from >= 64) {
