@@ -1,4 +1,5 @@
 // ebpf-tool prog / feature end to end: the built binary assembles, loads and test-runs programs.
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -132,6 +133,8 @@ TEST(ProgTool, RunsAProgramFromAnElfObject) {
                    .build();
   ASSERT_TRUE(frame);
   const std::string data = ebpf::packet::to_hex(*frame);
+  // The filter objects pin their maps by name; the tool must keep those pins private and remove them.
+  const bool stats_pinned_before = ::stat("/sys/fs/bpf/xdp_stats_map", &st) == 0;
   auto allow = run_tool("prog run --obj " + dir + "xdpfilt_alw_all.o --prog xdpfilt_alw_all --json --data " + data);
   ASSERT_EQ(allow.status, 0) << allow.text;
   EXPECT_NE(allow.text.find("\"retval\":2,"), std::string::npos) << allow.text;
@@ -145,6 +148,13 @@ TEST(ProgTool, RunsAProgramFromAnElfObject) {
   EXPECT_NE(unknown.text.find("no program named 'no_such_prog'"), std::string::npos) << unknown.text;
   auto missing_file = run_tool("prog run --obj /nonexistent/" + ebpf::test::unique_name() + ".o --prog x");
   EXPECT_EQ(missing_file.status, 1) << missing_file.text;
+
+  EXPECT_EQ(::stat("/sys/fs/bpf/xdp_stats_map", &st) == 0, stats_pinned_before) << "pin leaked into /sys/fs/bpf";
+  if (DIR* d = ::opendir("/sys/fs/bpf")) {
+    while (dirent* e = ::readdir(d))
+      EXPECT_FALSE(std::string(e->d_name).starts_with("ebpf-tool-run-")) << "left behind: " << e->d_name;
+    ::closedir(d);
+  }
 }
 
 TEST(ProgTool, FeatureProbeJson) {

@@ -5,6 +5,10 @@
 //   ebpf-tool prog run --obj FILE --prog NAME [--data HEX] [--ctx HEX] [--repeat N] [--json]
 // With --obj the whole object is loaded (maps, global data, BTF, CO-RE); the program type comes from its
 // section. Other programs of the object that fail to load (e.g. fentry under lockdown) do not matter.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -106,19 +110,50 @@ ebpf::Result<Loaded> load_from_asm(const std::string& path, ProgType type) {
   return Loaded{EBPF_TRY(ebpf::Program::load(type, code.span(), load)), nullptr};
 }
 
+#ifdef EBPF_TOOL_HAVE_OBJECT
+// A private bpffs directory for maps the object pins by name, so a test run never leaves pins behind nor
+// picks up someone else's pinned maps. Removed (with its pins) when the run is over.
+struct TempPinDir {
+  std::string path;
+  TempPinDir() {
+    std::string p = "/sys/fs/bpf/ebpf-tool-run-" + std::to_string(::getpid());
+    if (::mkdir(p.c_str(), 0700) == 0) path = std::move(p);
+  }
+  ~TempPinDir() {
+    if (path.empty()) return;
+    if (DIR* d = ::opendir(path.c_str())) {
+      while (dirent* e = ::readdir(d))
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+          ::unlink((path + "/" + e->d_name).c_str());
+      ::closedir(d);
+    }
+    ::rmdir(path.c_str());
+  }
+};
+#endif
+
 ebpf::Result<Loaded> load_from_object(const std::string& path, const std::string& name) {
 #ifdef EBPF_TOOL_HAVE_OBJECT
+  auto pins = std::make_shared<TempPinDir>();
+  if (pins->path.empty())
+    return ebpf::Error(ebpf::Errc::io, "mkdir", "cannot create a private pin directory under /sys/fs/bpf");
   auto object = std::make_shared<ebpf::Object>(EBPF_TRY(ebpf::Object::open(path)));
   if (object->spec().program(name) == nullptr)
     return ebpf::Error(ebpf::Errc::not_found, "prog run", path + " has no program named '" + name + "'");
   for (auto& p : object->spec().programs) p.autoload = p.name == name;
   ebpf::ObjectLoadOptions options;
   options.per_program = true;
+  options.pin_root = pins->path;
   EBPF_TRY(object->load(options));
   if (const auto* err = object->program_error(name)) return *err;
   auto* prog = object->program(name);
   if (prog == nullptr) return ebpf::Error(ebpf::Errc::not_found, "prog run", "program '" + name + "' did not load");
-  return Loaded{EBPF_TRY(prog->clone()), object};
+  // The object (maps) must outlive the run; the pin directory goes after it.
+  auto keep = std::shared_ptr<void>(nullptr, [object, pins](void*) mutable {
+    object.reset();
+    pins.reset();
+  });
+  return Loaded{EBPF_TRY(prog->clone()), keep};
 #else
   (void)path;
   (void)name;
