@@ -187,6 +187,28 @@ TEST(IsaSemantics, AtomicAddOnAMapValueAcrossRuns) {
   EXPECT_EQ(value, 3u * 5u);
 }
 
+// The example from ebpf/assembler.hpp: a helper call by name and a map resolved by name at load time.
+TEST(IsaSemantics, HelperCallAndMapRelocationEndToEnd) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto counters, ArrayMap<std::uint64_t>::create(test::unique_name("cnt"), 1));
+  Assembler a;
+  a.ld_map(r1, "counters")
+      .mov(r2, r10).add(r2, -4).st(W, r10, -4, 0)
+      .call("map_lookup_elem")
+      .jeq(r0, 0, "out").mov(r1, 1).atomic_add(DW, r0, 0, r1)
+      .label("out").mov(r0, 2).exit();
+  ASSERT_OK_AND_ASSIGN(auto code, std::move(a).finish());
+  EXPECT_EQ(code.unresolved(), std::vector<std::string>{"counters"});
+  ASSERT_OK(code.resolve([&](std::string_view name) -> Result<int> {
+    if (name != "counters") return Error::invalid("test", "unexpected map");
+    return counters.map().fd();
+  }));
+  ASSERT_OK_AND_ASSIGN(auto retval, run(code, ProgType::xdp, 4));
+  EXPECT_EQ(retval, 2u);
+  ASSERT_OK_AND_ASSIGN(auto value, counters.lookup(0));
+  EXPECT_EQ(value, 4u);
+}
+
 TEST(IsaSemantics, SubprogramsGotolAndMayGoto) {
   EBPF_REQUIRE_KERNEL();
   Assembler a;
