@@ -87,10 +87,10 @@ struct ProgramInfo {
 // BPF_PROG_TEST_RUN input. Sizes are bytes.
 struct TestRunOptions {
   static constexpr std::size_t kAuto = SIZE_MAX;
-  std::span<const std::uint8_t> data_in;
+  std::span<const std::uint8_t> data_in = {};
   // kAuto: data_in.size() + kDataOutHeadroom (room for bpf_xdp_adjust_head/tail growth); 0: no data out.
   std::size_t data_out_size = kAuto;
-  std::span<const std::uint8_t> ctx_in;
+  std::span<const std::uint8_t> ctx_in = {};
   std::size_t ctx_out_size = 0;  // 0: no ctx out; kAuto: ctx_in.size()
   std::uint32_t repeat = 1;
   std::uint32_t flags = 0;       // test_run_flags::*
