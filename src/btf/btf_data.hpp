@@ -1,6 +1,7 @@
 // Private: the storage behind ebpf::btf::Btf and helpers shared by the BTF sources.
 #pragma once
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,8 @@ struct BtfData {
 
   // Name index (by essential name), built on first use: open addressing of chain heads + per-type next.
   mutable std::once_flag index_once;
+  mutable std::atomic<bool> index_ready{false};
+  mutable std::atomic<std::uint32_t> lookups{0};  // the first few lookups scan instead of building the index
   mutable std::vector<std::uint32_t> buckets;  // id+1 of chain head, 0 = empty
   mutable std::vector<std::uint32_t> next;     // per own type: id+1 of next in chain
 

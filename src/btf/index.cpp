@@ -55,11 +55,24 @@ void BtfData::build_index() const {
       next[i] = buckets[b];
       buckets[b] = id + 1;
     }
+    index_ready.store(true, std::memory_order_release);
   });
 }
 
+// A single lookup (e.g. one find("task_struct")) is cheaper as a scan than building the index; from the
+// fifth lookup on, the index pays for itself.
+constexpr std::uint32_t kScanLookups = 4;
+
 void BtfData::bucket_chain(std::string_view key, std::vector<TypeId>& out) const {
   if (base) base->bucket_chain(key, out);
+  if (!index_ready.load(std::memory_order_acquire) && lookups.fetch_add(1, std::memory_order_relaxed) < kScanLookups) {
+    for (std::size_t i = 0; i < offsets.size(); ++i) {
+      std::string_view name = string(types[offsets[i]]);
+      if (name.size() >= key.size() && name.starts_with(key) && essential(name) == key)
+        out.push_back(start_id + static_cast<TypeId>(i));
+    }
+    return;
+  }
   build_index();
   std::size_t cap = buckets.size();
   for (std::size_t b = hash(key) & (cap - 1); buckets[b] != 0; b = (b + 1) & (cap - 1)) {
