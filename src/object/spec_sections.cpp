@@ -54,6 +54,7 @@ Result<void> SpecParser::read_license_and_version() {
   for (const auto& s : elf.sections()) {
     auto d = elf.data(s);
     if (roles[s.index] == SectionRole::license) {
+      if (d.empty()) continue;  // empty or SHT_NOBITS: no license text
       const char* p = reinterpret_cast<const char*>(d.data());
       spec.license.assign(p, strnlen(p, d.size()));
     } else if (roles[s.index] == SectionRole::version) {
