@@ -16,6 +16,7 @@
 #include "ebpf/link.hpp"
 #include "ebpf/program.hpp"
 #include "ebpf/syscall.hpp"
+#include "support/counter.hpp"
 #include "support/kernel.hpp"
 #include "support/netns.hpp"
 
@@ -86,33 +87,12 @@ int send_udp(const Fd& socket, int count) {
   return sent;
 }
 
-// cgroup_skb program: counts every packet in an ARRAY map and returns `verdict` (1 allow, 0 drop).
-struct SkbCounter {
-  Fd map;
-  Program program;
-  std::uint64_t count() const {
-    std::uint32_t key = 0;
-    std::uint64_t value = 0;
-    return sys::map_lookup_elem(map.get(), &key, &value) ? value : ~0ULL;
-  }
-};
-
-Result<SkbCounter> skb_counter(int verdict) {
-  using namespace isa;
-  sys::MapCreateAttr attr;
-  attr.map_type = static_cast<std::uint32_t>(MapType::array);
-  attr.key_size = 4;
-  attr.value_size = 8;
-  attr.max_entries = 1;
-  auto map = EBPF_TRY(sys::map_create(attr));
-  Assembler a;
-  a.ld_map_value(r7, map.get(), 0).mov(r4, 1).atomic_add(DW, r7, 0, r4).mov(r0, verdict).exit();
-  auto code = EBPF_TRY(std::move(a).finish());
+// cgroup_skb program: counts every packet and returns `verdict` (1 allow, 0 drop).
+Result<test::CountingProgram> skb_counter(int verdict) {
   ProgramLoadOptions options;
   options.name = "et_cg_skb";
   options.expected_attach_type = AttachType::cgroup_inet_egress;
-  auto program = EBPF_TRY(Program::load(ProgType::cgroup_skb, code.span(), options));
-  return SkbCounter{std::move(map), std::move(program)};
+  return test::counting_program(ProgType::cgroup_skb, verdict, options);
 }
 
 std::uint32_t id_of(const Program& p) {

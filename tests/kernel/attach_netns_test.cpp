@@ -12,39 +12,19 @@
 #include "ebpf/link.hpp"
 #include "ebpf/program.hpp"
 #include "ebpf/syscall.hpp"
+#include "support/counter.hpp"
 #include "support/kernel.hpp"
 #include "support/netns.hpp"
 
 namespace ebpf {
 namespace {
 
-struct LookupCounter {
-  Fd map;
-  Program program;
-  std::uint64_t count() const {
-    std::uint32_t key = 0;
-    std::uint64_t value = 0;
-    return sys::map_lookup_elem(map.get(), &key, &value) ? value : ~0ULL;
-  }
-};
-
 // sk_lookup: counts lookups, returns `verdict` (1 SK_PASS, 0 SK_DROP).
-Result<LookupCounter> lookup_counter(int verdict) {
-  using namespace isa;
-  sys::MapCreateAttr attr;
-  attr.map_type = static_cast<std::uint32_t>(MapType::array);
-  attr.key_size = 4;
-  attr.value_size = 8;
-  attr.max_entries = 1;
-  auto map = EBPF_TRY(sys::map_create(attr));
-  Assembler a;
-  a.ld_map_value(r7, map.get(), 0).mov(r4, 1).atomic_add(DW, r7, 0, r4).mov(r0, verdict).exit();
-  auto code = EBPF_TRY(std::move(a).finish());
+Result<test::CountingProgram> lookup_counter(int verdict) {
   ProgramLoadOptions options;
   options.name = "et_sklookup";
   options.expected_attach_type = AttachType::sk_lookup;
-  auto program = EBPF_TRY(Program::load(ProgType::sk_lookup, code.span(), options));
-  return LookupCounter{std::move(map), std::move(program)};
+  return test::counting_program(ProgType::sk_lookup, verdict, options);
 }
 
 Result<Program> flow_dissector() {

@@ -12,38 +12,18 @@
 #include "ebpf/link.hpp"
 #include "ebpf/program.hpp"
 #include "ebpf/syscall.hpp"
+#include "support/counter.hpp"
 #include "support/kernel.hpp"
 #include "support/netns.hpp"
 
 namespace ebpf {
 namespace {
 
-struct FilterCounter {
-  Fd map;
-  Program program;
-  std::uint64_t count() const {
-    std::uint32_t key = 0;
-    std::uint64_t value = 0;
-    return sys::map_lookup_elem(map.get(), &key, &value) ? value : ~0ULL;
-  }
-};
-
 // Counts packets; returns `keep` (bytes to keep: -1 everything, 0 drop).
-Result<FilterCounter> filter_counter(int keep) {
-  using namespace isa;
-  sys::MapCreateAttr attr;
-  attr.map_type = static_cast<std::uint32_t>(MapType::array);
-  attr.key_size = 4;
-  attr.value_size = 8;
-  attr.max_entries = 1;
-  auto map = EBPF_TRY(sys::map_create(attr));
-  Assembler a;
-  a.ld_map_value(r7, map.get(), 0).mov(r4, 1).atomic_add(DW, r7, 0, r4).mov(r0, keep).exit();
-  auto code = EBPF_TRY(std::move(a).finish());
+Result<test::CountingProgram> filter_counter(int keep) {
   ProgramLoadOptions options;
   options.name = "et_sockfilt";
-  auto program = EBPF_TRY(Program::load(ProgType::socket_filter, code.span(), options));
-  return FilterCounter{std::move(map), std::move(program)};
+  return test::counting_program(ProgType::socket_filter, keep, options);
 }
 
 class SocketFilterTest : public ::testing::Test {

@@ -11,39 +11,24 @@
 #include "ebpf/link.hpp"
 #include "ebpf/program.hpp"
 #include "ebpf/syscall.hpp"
+#include "support/counter.hpp"
 #include "support/kernel.hpp"
 
 namespace ebpf {
 namespace {
 
 // Map value: {u64 count; u64 last_cookie;}
-struct Counter {
-  Fd map;
-  Program program;
-  std::uint64_t slot(std::uint32_t i) const {
-    std::uint32_t key = 0;
-    std::uint64_t value[2] = {~0ULL, ~0ULL};
-    (void)sys::map_lookup_elem(map.get(), &key, value);
-    return value[i];
-  }
-  std::uint64_t count() const { return slot(0); }
-  std::uint64_t cookie() const { return slot(1); }
-};
+using Counter = test::CountingProgram;
 
 // Counts events of this process; for raw_tracepoint(sys_enter) only the getpid syscall (args[1] is its
 // number). Tracepoint programs also record bpf_get_attach_cookie().
 Result<Counter> getpid_counter(ProgType type) {
   using namespace isa;
-  sys::MapCreateAttr attr;
-  attr.map_type = static_cast<std::uint32_t>(MapType::array);
-  attr.key_size = 4;
-  attr.value_size = 16;
-  attr.max_entries = 1;
-  auto map = EBPF_TRY(sys::map_create(attr));
+  auto map = EBPF_TRY(test::counter_map(2));
   Assembler a;
   a.mov(r6, r1).call("get_current_pid_tgid").rsh(r0, 32).jne(r0, static_cast<std::int32_t>(::getpid()), "out");
   if (type == ProgType::raw_tracepoint) a.ldx(DW, r2, r6, 8).jne(r2, SYS_getpid, "out");
-  a.ld_map_value(r7, map.get(), 0).mov(r4, 1).atomic_add(DW, r7, 0, r4);
+  test::emit_count(a, map);
   if (type == ProgType::tracepoint) a.mov(r1, r6).call("get_attach_cookie").stx(DW, r7, 8, r0);
   a.label("out").mov(r0, 0).exit();
   auto code = EBPF_TRY(std::move(a).finish());
@@ -79,7 +64,7 @@ TEST_F(TracingTest, TracepointLinkCountsExactlyAndCarriesCookie) {
   EXPECT_EQ(link.mechanism(), AttachMechanism::bpf_link);
   call_getpid(7);
   EXPECT_EQ(c.count(), 7U);
-  EXPECT_EQ(c.cookie(), 0xc0ffeeU);
+  EXPECT_EQ(c.slot(1), 0xc0ffeeU);
   ASSERT_OK_AND_ASSIGN(auto info, link.info());
   EXPECT_EQ(info.type, LinkType::perf_event);
   ASSERT_OK(link.detach());

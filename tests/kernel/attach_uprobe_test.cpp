@@ -10,6 +10,7 @@
 #include "ebpf/link.hpp"
 #include "ebpf/program.hpp"
 #include "ebpf/syscall.hpp"
+#include "support/counter.hpp"
 #include "support/kernel.hpp"
 
 extern "C" __attribute__((noinline, used)) int et_uprobe_target(int x) {
@@ -20,29 +21,16 @@ extern "C" __attribute__((noinline, used)) int et_uprobe_target(int x) {
 namespace ebpf {
 namespace {
 
-struct Counter {
-  Fd map;
-  Program program;
-  std::uint64_t slot(std::uint32_t i) const {
-    std::uint32_t key = 0;
-    std::uint64_t value[2] = {~0ULL, ~0ULL};
-    (void)sys::map_lookup_elem(map.get(), &key, value);
-    return value[i];
-  }
-};
+using Counter = test::CountingProgram;
 
 // KPROBE program: value[0] += 1, value[1] = bpf_get_attach_cookie().
 Result<Counter> call_counter() {
   using namespace isa;
-  sys::MapCreateAttr attr;
-  attr.map_type = static_cast<std::uint32_t>(MapType::array);
-  attr.key_size = 4;
-  attr.value_size = 16;
-  attr.max_entries = 1;
-  auto map = EBPF_TRY(sys::map_create(attr));
+  auto map = EBPF_TRY(test::counter_map(2));
   Assembler a;
-  a.mov(r6, r1).ld_map_value(r7, map.get(), 0).mov(r4, 1).atomic_add(DW, r7, 0, r4)
-      .mov(r1, r6).call("get_attach_cookie").stx(DW, r7, 8, r0).mov(r0, 0).exit();
+  a.mov(r6, r1);
+  test::emit_count(a, map);
+  a.mov(r1, r6).call("get_attach_cookie").stx(DW, r7, 8, r0).mov(r0, 0).exit();
   auto code = EBPF_TRY(std::move(a).finish());
   ProgramLoadOptions options;
   options.name = "et_uprobe";
