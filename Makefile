@@ -6,7 +6,7 @@ APT_PACKAGES := build-essential cmake g++ clang-19 llvm-19 lld-19 libclang-rt-19
   libbenchmark-dev libbpf-dev libbpf-tools xdp-tools libxdp1 golang-github-cilium-ebpf-dev iproute2 ethtool \
   nftables nginx-light wrk pkg-config libyaml-cpp-dev libcpp-httplib-dev libcli11-dev bpftool linux-libc-dev tcpdump
 
-.PHONY: deps build build-release demo test test-unit test-kernel bench bench-smoke fuzz clean
+.PHONY: deps build configure-release build-release demo test test-unit test-kernel bench bench-smoke fuzz clean
 
 deps:
 	@bash .ci/install-deps $(APT_PACKAGES)
@@ -16,11 +16,14 @@ build: deps
 	cmake --preset asan >/dev/null
 	cmake --build build/asan -j$(JOBS)
 
-build-release: deps
+configure-release: deps
 	cmake --preset release -DEBPF_BUILD_TESTS=OFF >/dev/null
+
+build-release: configure-release
 	cmake --build build/release -j$(JOBS)
 
-demo: build-release
+demo: configure-release
+	cmake --build build/release -j$(JOBS) --target example_demo
 	./build/release/examples/example_demo
 
 # Every test (unit + kernel), then each benchmark once as a smoke run, then the fuzzers for a bounded time.
@@ -36,7 +39,8 @@ test-unit: build
 test-kernel: build
 	cd build/asan && ctest --output-on-failure -L kernel
 
-bench-smoke: build-release
+bench-smoke: configure-release
+	cmake --build build/release -j$(JOBS) --target benchmarks
 	@set -e; for b in build/release/bench/bench_*; do echo "== $$b (smoke)"; \
 	  timeout 300 $$b --benchmark_min_time=0.01 >/dev/null || { echo "benchmark $$b failed"; exit 1; }; done
 
@@ -46,7 +50,7 @@ bench: build-release
 FUZZ_SECONDS ?= 20
 fuzz: deps
 	cmake --preset fuzz >/dev/null
-	cmake --build build/fuzz -j$(JOBS)
+	cmake --build build/fuzz -j$(JOBS) --target fuzzers
 	@set -e; for f in build/fuzz/fuzz/fuzz_*; do name=$$(basename $$f | sed 's/^fuzz_//'); \
 	  echo "== $$f ($(FUZZ_SECONDS)s)"; mkdir -p build/fuzz/corpus-$$name; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build/fuzz/corpus-$$name fuzz/corpus/$$name \
