@@ -20,20 +20,6 @@ std::vector<std::string> files_of(const std::vector<std::string>& args, const st
   return files;
 }
 
-bool read_all(const std::string& path, std::string& out) {
-  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    std::fprintf(stderr, "ebpf-tool: cannot open %s: %s\n", path.c_str(), std::strerror(errno));
-    return false;
-  }
-  char buf[65536];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  const bool ok = !std::ferror(f);
-  if (f != stdin) std::fclose(f);
-  if (!ok) std::fprintf(stderr, "ebpf-tool: cannot read %s\n", path.c_str());
-  return ok;
-}
 
 bool write_all(const std::string& path, const void* data, std::size_t size) {
   std::FILE* f = path.empty() ? stdout : std::fopen(path.c_str(), "wb");
@@ -54,7 +40,7 @@ int run_asm(const std::vector<std::string>& args) {
     return 2;
   }
   std::string text;
-  if (!read_all(files[0], text)) return 1;
+  if (!ebpf_tool::read_input(files[0], text)) return 1;
   auto code = ebpf::assemble_text(text);
   if (!code) {
     std::fprintf(stderr, "%s: %s\n", files[0].c_str(), code.error().message().c_str());
@@ -74,7 +60,7 @@ int run_disasm(const std::vector<std::string>& args) {
     return 2;
   }
   std::string bytes;
-  if (!read_all(files[0], bytes)) return 1;
+  if (!ebpf_tool::read_input(files[0], bytes)) return 1;
   if (bytes.size() % sizeof(ebpf::Insn) != 0) {
     std::fprintf(stderr, "%s: size %zu is not a multiple of 8 (one eBPF instruction)\n", files[0].c_str(),
                  bytes.size());

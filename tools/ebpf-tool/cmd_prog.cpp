@@ -56,18 +56,6 @@ std::optional<ProgType> parse_type(const std::string& s) {
   return ebpf::prog_type_from_name(s);
 }
 
-bool read_file(const std::string& path, std::string& out) {
-  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    std::fprintf(stderr, "ebpf-tool: cannot open %s: %s\n", path.c_str(), std::strerror(errno));
-    return false;
-  }
-  char buf[65536];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  if (f != stdin) std::fclose(f);
-  return true;
-}
 
 // A UDP frame used when --data is not given, so `prog run` works out of the box for packet programs.
 std::vector<std::uint8_t> default_frame() {
@@ -101,7 +89,7 @@ struct Loaded {
 
 ebpf::Result<Loaded> load_from_asm(const std::string& path, ProgType type) {
   std::string text;
-  if (!read_file(path, text)) return ebpf::Error(ebpf::Errc::io, "read", "cannot read " + path);
+  if (!ebpf_tool::read_input(path, text)) return ebpf::Error(ebpf::Errc::io, "read", "cannot read " + path);
   auto code = EBPF_TRY(ebpf::assemble_text(text));
   if (auto missing = code.unresolved(); !missing.empty())
     return ebpf::Error::invalid("prog run", path + " uses map '" + missing.front() + "'; prog run --asm creates no maps");

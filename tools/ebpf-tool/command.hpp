@@ -33,6 +33,8 @@ std::string flag_value(const std::vector<std::string>& args, std::string_view fl
 // Arguments that are neither flags nor values of the given value-taking flags.
 std::vector<std::string> positional(const std::vector<std::string>& args,
                                     const std::vector<std::string_view>& value_flags = {});
+// Reads a whole file ("-" = stdin) into `out`; prints why on stderr and returns false on failure.
+bool read_input(const std::string& path, std::string& out);
 // Escapes a string for a JSON string literal (without quotes).
 std::string json_escape(std::string_view s);
 

@@ -1,5 +1,7 @@
 // ebpf-tool: a bpftool-like command line over the ebpf library.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,21 @@ std::vector<std::string> positional(const std::vector<std::string>& args,
     out.push_back(args[i]);
   }
   return out;
+}
+
+bool read_input(const std::string& path, std::string& out) {
+  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    std::fprintf(stderr, "ebpf-tool: cannot open %s: %s\n", path.c_str(), std::strerror(errno));
+    return false;
+  }
+  char buf[65536];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  const bool ok = !std::ferror(f);
+  if (f != stdin) std::fclose(f);
+  if (!ok) std::fprintf(stderr, "ebpf-tool: cannot read %s\n", path.c_str());
+  return ok;
 }
 
 std::string json_escape(std::string_view s) {
