@@ -7,6 +7,8 @@
 
 #include "ebpf/features.hpp"
 #include "support/kernel.hpp"
+#include "support/privileges.hpp"
+#include "support/privileges.hpp"
 
 namespace {
 
@@ -104,46 +106,30 @@ TEST(Features, AnswersAreCached) {
   EBPF_REQUIRE_KERNEL();
   features::clear_cache();
   expect_yes(features::has(Feature::tcx_link), "tcx_link");
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2] = {};
-    if (syscall(SYS_capset, &hdr, data) != 0) _exit(10);
+  int code = ebpf::test::run_without_capabilities([] {
     auto cached = features::has(Feature::tcx_link);
-    if (!cached || !*cached) _exit(11);
+    if (!cached || !*cached) return 11;
     features::clear_cache();
     auto fresh = features::has(Feature::tcx_link);
-    if (fresh || fresh.error().code() != Errc::permission) _exit(12);
-    _exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed at check " << WEXITSTATUS(status);
+    if (fresh || fresh.error().code() != Errc::permission) return 12;
+    return 0;
+  });
+  EXPECT_EQ(code, 0) << "child failed at check " << code;
 }
 
 TEST(Features, ProbeWithoutPrivilegesIsAnErrorNotANo) {
   EBPF_REQUIRE_KERNEL();
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  int code = ebpf::test::run_without_capabilities([] {
     features::clear_cache();  // the parent's answers came with the fork
-    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2] = {};
-    if (syscall(SYS_capset, &hdr, data) != 0) _exit(10);
     auto prog = features::has_prog_type(ProgType::xdp);
-    if (prog || prog.error().code() != Errc::permission) _exit(11);
+    if (prog || prog.error().code() != Errc::permission) return 11;
     auto map = features::has_map_type(MapType::hash);
-    if (map || map.error().code() != Errc::permission) _exit(12);
+    if (map || map.error().code() != Errc::permission) return 12;
     auto feature = features::has(Feature::ringbuf);
-    if (feature || feature.error().code() != Errc::permission) _exit(13);
-    _exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed at check " << WEXITSTATUS(status);
+    if (feature || feature.error().code() != Errc::permission) return 13;
+    return 0;
+  });
+  EXPECT_EQ(code, 0) << "child failed at check " << code;
 }
 
 TEST(Features, NamesRoundTrip) {

@@ -10,6 +10,7 @@
 
 #include "ebpf/map.hpp"
 #include "support/kernel.hpp"
+#include "support/privileges.hpp"
 
 namespace ebpf {
 namespace {
@@ -127,31 +128,17 @@ TEST(MapErrors, PinningOutsideBpffsAndMissingPins) {
   EXPECT_EQ(missing.error().sys_errno(), ENOENT);
 }
 
-// Drops every capability of the calling (child) process.
-bool drop_all_capabilities() {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {};
-  return ::syscall(SYS_capset, &header, data) == 0;
-}
-
 TEST(MapErrors, CreationWithoutCapabilitiesIsPermissionDenied) {
   EBPF_REQUIRE_KERNEL();
   auto name = test::unique_name("cap");
-  pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Exit codes: 0 = refused as expected, 2 = could not drop, 3 = created anyway, 4 = wrong error.
-    if (!drop_all_capabilities()) ::_exit(2);
+  int code = test::run_without_capabilities([&] {
     auto r = Map::create({.type = MapType::hash, .name = name, .key_size = 4, .value_size = 4, .max_entries = 1});
-    if (r) ::_exit(3);
+    if (r) return 3;
     bool expected = r.error().code() == Errc::permission && r.error().sys_errno() == EPERM &&
                     r.error().message().find("CAP_BPF") != std::string::npos;
-    ::_exit(expected ? 0 : 4);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: capset failed, 3: created without privileges, 4: wrong error";
+    return expected ? 0 : 4;
+  });
+  EXPECT_EQ(code, 0) << "3: created without privileges, 4: wrong error";
 }
 
 }  // namespace

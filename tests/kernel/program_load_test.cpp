@@ -9,6 +9,7 @@
 
 #include "ebpf/program.hpp"
 #include "support/kernel.hpp"
+#include "support/privileges.hpp"
 
 namespace {
 
@@ -179,25 +180,16 @@ TEST(ProgramLoad, RequestedLogTooSmallIsNoSpaceNotVerifier) {
 
 TEST(ProgramLoad, UnprivilegedLoadIsReportedAsPolicyNotVerifier) {
   EBPF_REQUIRE_KERNEL();
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Drop every capability of this child (effective, permitted, inheritable), then try to load.
-    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2] = {};
-    if (syscall(SYS_capset, &hdr, data) != 0) _exit(10);
+  int code = ebpf::test::run_without_capabilities([] {
     auto r = Program::load(ProgType::socket_filter, return_imm(0), {});
-    if (r) _exit(11);
-    if (r.error().code() != Errc::permission) _exit(12);
-    if (r.error().sys_errno() != EPERM) _exit(13);
-    if (r.error().message().find("kernel policy or missing privileges") == std::string::npos) _exit(14);
-    if (r.error().has_verifier_log() && !r.error().verifier_log().empty()) _exit(15);
-    _exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed at check " << WEXITSTATUS(status);
+    if (r) return 11;
+    if (r.error().code() != Errc::permission) return 12;
+    if (r.error().sys_errno() != EPERM) return 13;
+    if (r.error().message().find("kernel policy or missing privileges") == std::string::npos) return 14;
+    if (r.error().has_verifier_log() && !r.error().verifier_log().empty()) return 15;
+    return 0;
+  });
+  EXPECT_EQ(code, 0) << "child failed at check " << code;
 }
 
 TEST(ProgramLoad, PinOpenPinnedAndFromId) {
