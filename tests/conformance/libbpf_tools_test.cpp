@@ -58,6 +58,17 @@ constexpr std::uint32_t kStackValueSize = 127 * 8;
 
 std::uint32_t cpus() { return possible_cpus().value_or(1); }
 
+// Both loaders pin maps marked "pinning by name"; keep those pins in a private bpffs directory that is
+// removed with everything in it, even when the test fails.
+struct PrivatePinRoot {
+  std::string path = std::string("/sys/fs/bpf/") + test::unique_name("_conf");
+  PrivatePinRoot() { fs::create_directories(path); }
+  ~PrivatePinRoot() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 void size_like_tools(ObjectSpec& spec) {
   for (auto& m : spec.maps) {
     if (m.type == MapType::stack_trace && m.value_size == 0) m.value_size = kStackValueSize;
@@ -70,7 +81,8 @@ void size_like_tools(ObjectSpec& spec) {
 int quiet(enum libbpf_print_level, const char*, va_list) { return 0; }
 
 // Names of the programs libbpf loads, each loaded alone.
-std::set<std::string> libbpf_loads(const std::vector<std::byte>& bytes) {
+std::set<std::string> libbpf_loads(const std::vector<std::byte>& bytes, const std::string& pin_root) {
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = pin_root.c_str());
   std::set<std::string> ok;
   std::vector<std::string> names;
   {
@@ -81,7 +93,7 @@ std::set<std::string> libbpf_loads(const std::vector<std::byte>& bytes) {
     bpf_object__close(obj);
   }
   for (const auto& name : names) {
-    bpf_object* obj = bpf_object__open_mem(bytes.data(), bytes.size(), nullptr);
+    bpf_object* obj = bpf_object__open_mem(bytes.data(), bytes.size(), &open_opts);
     if (libbpf_get_error(obj)) continue;
     bpf_program* p;
     bpf_object__for_each_program(p, obj) bpf_program__set_autoload(p, name == bpf_program__name(p));
@@ -113,6 +125,7 @@ TEST(LibbpfConformance, EveryProgramLibbpfLoadsWeLoad) {
   libbpf_set_print(quiet);
   auto objects = corpus();
   ASSERT_GE(objects.size(), 60u);
+  PrivatePinRoot pins;
   std::size_t total = 0, ours_ok = 0, libbpf_ok = 0;
   for (const auto& o : objects) {
     auto obj = Object::open(o.bytes);
@@ -120,9 +133,10 @@ TEST(LibbpfConformance, EveryProgramLibbpfLoadsWeLoad) {
     size_like_tools(obj->spec());
     ObjectLoadOptions options;
     options.per_program = true;
+    options.pin_root = pins.path;
     auto loaded = obj->load(options);
     ASSERT_TRUE(loaded.has_value()) << o.origin << ": " << loaded.error().to_string();
-    auto reference = libbpf_loads(o.bytes);
+    auto reference = libbpf_loads(o.bytes, pins.path);
     total += obj->spec().programs.size();
     ours_ok += obj->loaded_programs().size();
     libbpf_ok += reference.size();
