@@ -362,10 +362,12 @@ Result<Map> Map::clone() const {
   return copy;
 }
 
-Result<MapInfo> Map::info() const {
-  auto raw = EBPF_TRY(raw_info(fd()));
+Result<MapInfo> map_info(int map_fd) {
+  auto raw = EBPF_TRY(raw_info(map_fd));
   return decode(raw);
 }
+
+Result<MapInfo> Map::info() const { return map_info(fd()); }
 
 Result<std::uint32_t> Map::id() const {
   auto raw = EBPF_TRY(raw_info(fd()));

@@ -12,38 +12,13 @@
 
 namespace ebpf {
 namespace detail {
-namespace {
-
-// The leading fields of struct bpf_map_info; the kernel fills as much as the length we pass.
-struct MapInfoPrefix {
-  std::uint32_t type, id, key_size, value_size, max_entries, map_flags;
-  char name[16];
-  std::uint32_t ifindex, btf_vmlinux_value_type_id;
-};
-static_assert(sizeof(MapInfoPrefix) == 48);
-
-}  // namespace
-
-std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
-}
 
 Result<MapBasics> map_basics(int map_fd) {
-  if (map_fd < 0) return Error::invalid("BPF_OBJ_GET_INFO_BY_FD", "map fd " + std::to_string(map_fd) + " is not open");
-  MapInfoPrefix info{};
-  std::uint32_t len = sizeof(info);
-  auto r = sys::obj_get_info_by_fd(map_fd, &info, len);
+  if (map_fd < 0)
+    return Error::invalid("BPF_OBJ_GET_INFO_BY_FD", "map fd " + std::to_string(map_fd) + " is not open");
+  auto r = map_info(map_fd);
   if (!r) return r.error().context("fd " + std::to_string(map_fd) + " is not a BPF map");
-  MapBasics out;
-  out.type = static_cast<MapType>(info.type);
-  out.id = info.id;
-  out.key_size = info.key_size;
-  out.value_size = info.value_size;
-  out.max_entries = info.max_entries;
-  out.flags = info.map_flags;
-  out.name.assign(info.name, strnlen(info.name, sizeof(info.name)));
-  return out;
+  return r;
 }
 
 Result<void> check_ring_size(std::string_view op, std::uint32_t size_bytes) {

@@ -105,6 +105,9 @@ struct MapInfo {
   std::uint64_t map_extra = 0;
 };
 
+// BPF_OBJ_GET_INFO_BY_FD on any map descriptor (owned elsewhere): what Map::info() returns.
+Result<MapInfo> map_info(int map_fd);
+
 // Batch-operation flags: elem_flags (UpdateFlag values, BPF_F_LOCK) and the command flags (0 today).
 struct BatchOptions {
   std::uint64_t elem_flags = 0;

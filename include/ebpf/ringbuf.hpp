@@ -30,6 +30,8 @@
 #include <vector>
 
 #include "ebpf/error.hpp"
+#include "ebpf/map.hpp"
+#include "ebpf/system.hpp"
 #include "ebpf/fd.hpp"
 #include "ebpf/types.hpp"
 
@@ -47,16 +49,12 @@ inline constexpr std::uint64_t kForceWakeup = 2;
 }  // namespace ringbuf_abi
 
 namespace detail {
-// What the ring readers need to know about a map fd (BPF_OBJ_GET_INFO_BY_FD).
-struct MapBasics {
-  MapType type = MapType::unspec;
-  std::uint32_t id = 0, key_size = 0, value_size = 0, max_entries = 0, flags = 0;
-  std::string name;
-};
+// What the ring readers need to know about a map fd: map_info() with an error naming the fd.
+using MapBasics = MapInfo;
 Result<MapBasics> map_basics(int map_fd);
 // Checks a ring size the kernel would accept: a power of two and a multiple of the page size.
 Result<void> check_ring_size(std::string_view op, std::uint32_t size_bytes);
-std::size_t page_size() noexcept;
+using ::ebpf::page_size;
 // A second owning fd for a descriptor the caller keeps (F_DUPFD_CLOEXEC).
 Result<Fd> dup_borrowed(int fd, std::string_view what);
 // A read-only or read-write shared mapping, unmapped on destruction.
