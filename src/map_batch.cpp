@@ -39,6 +39,21 @@ Error batch_error(Error error, const std::string& map_name) {
   return std::move(error.context("map '" + map_name + "'"));
 }
 
+// Runs a write batch command; where the kernel has no batch support for this map type, applies `one(i)` to
+// each element instead (a genuine EINVAL then shows up again on the first element).
+template <class PerElement>
+Result<std::uint32_t> batch_or_each(sys::Cmd cmd, sys::MapBatchAttr& attr, MapType type, const std::string& name,
+                                    std::size_t count, PerElement one) {
+  auto r = sys::map_batch(cmd, attr);
+  if (r) return attr.count;
+  if (!batch_unsupported(r.error(), type)) return batch_error(std::move(r).error(), name);
+  for (std::size_t i = 0; i < count; ++i) {
+    auto done = one(i);
+    if (!done) return batch_error(std::move(done).error(), name).context("element " + std::to_string(i));
+  }
+  return static_cast<std::uint32_t>(count);
+}
+
 }  // namespace
 
 Result<std::uint32_t> Map::lookup_batch(BatchCursor& cursor, std::span<std::byte> keys, std::span<std::byte> values,
@@ -150,16 +165,10 @@ Result<std::uint32_t> Map::update_batch(std::span<const std::byte> keys, std::sp
   attr.map_fd = static_cast<std::uint32_t>(fd());
   attr.elem_flags = options.elem_flags;
   attr.flags = options.flags;
-  auto r = sys::map_batch(sys::Cmd::map_update_batch, attr);
-  if (r) return attr.count;
-  if (!batch_unsupported(r.error(), type_)) return batch_error(std::move(r).error(), name_);
-  // No batch support for this type: one update per element (a genuine EINVAL shows up again here).
-  for (std::size_t i = 0; i < count; ++i) {
-    auto one = sys::map_update_elem(fd(), keys.data() + i * key_size_, values.data() + i * value_buffer_size_,
-                                    options.elem_flags);
-    if (!one) return batch_error(std::move(one).error(), name_).context("element " + std::to_string(i));
-  }
-  return static_cast<std::uint32_t>(count);
+  return batch_or_each(sys::Cmd::map_update_batch, attr, type_, name_, count, [&](std::size_t i) {
+    return sys::map_update_elem(fd(), keys.data() + i * key_size_, values.data() + i * value_buffer_size_,
+                                options.elem_flags);
+  });
 }
 
 Result<std::uint32_t> Map::delete_batch(std::span<const std::byte> keys, const BatchOptions& options) {
@@ -175,14 +184,9 @@ Result<std::uint32_t> Map::delete_batch(std::span<const std::byte> keys, const B
   attr.map_fd = static_cast<std::uint32_t>(fd());
   attr.elem_flags = options.elem_flags;
   attr.flags = options.flags;
-  auto r = sys::map_batch(sys::Cmd::map_delete_batch, attr);
-  if (r) return attr.count;
-  if (!batch_unsupported(r.error(), type_)) return batch_error(std::move(r).error(), name_);
-  for (std::size_t i = 0; i < count; ++i) {
-    auto one = sys::map_delete_elem(fd(), keys.data() + i * key_size_, options.elem_flags);
-    if (!one) return batch_error(std::move(one).error(), name_).context("element " + std::to_string(i));
-  }
-  return static_cast<std::uint32_t>(count);
+  return batch_or_each(sys::Cmd::map_delete_batch, attr, type_, name_, count, [&](std::size_t i) {
+    return sys::map_delete_elem(fd(), keys.data() + i * key_size_, options.elem_flags);
+  });
 }
 
 // ---- MapReader ----
