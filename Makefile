@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 APT_PACKAGES := build-essential cmake g++ clang-19 llvm-19 lld-19 libclang-rt-19-dev googletest libgtest-dev libgmock-dev \
   libbenchmark-dev libbpf-dev libbpf-tools xdp-tools libxdp1 golang-github-cilium-ebpf-dev iproute2 ethtool \
   nftables nginx-light wrk pkg-config libyaml-cpp-dev libcpp-httplib-dev libcli11-dev bpftool linux-libc-dev tcpdump \
-  systemtap-sdt-dev gzip ccache
+  systemtap-sdt-dev gzip
 
 .PHONY: deps build configure-release build-release demo test test-unit test-kernel bench bench-smoke fuzz clean
 
