@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "load_state.hpp"
+#include "struct_ops.hpp"
 
 namespace ebpf {
 namespace {
@@ -68,6 +69,7 @@ Result<void> Object::load(const ObjectLoadOptions& options) {
   EBPF_TRY(detail::create_maps(st, options));
   EBPF_TRY(detail::load_programs(st, options));
   EBPF_TRY(detail::fill_map_slots(st));
+  EBPF_TRY(detail::create_struct_ops_maps(st));  // needs the programs' fds
   st.loaded = true;
   return ok();
 }

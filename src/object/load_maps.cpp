@@ -3,8 +3,11 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include <bit>
+#include <cstdint>
 #include <cstring>
 
+#include "ebpf/kconfig.hpp"
 #include "ebpf/system.hpp"
 #include "load_state.hpp"
 
@@ -29,8 +32,21 @@ MapSpec to_map_spec(const MapDefinition& def, int btf_fd) {
   return m;
 }
 
-// Maps the kernel sizes itself: perf event arrays default to one slot per possible CPU.
+// Ring buffers must be a power-of-two number of pages: a size that is not is rounded up to the next one, as
+// libbpf does, so objects may declare "256 KiB-ish" sizes. 0 stays 0 so the kernel's error shows the mistake.
+std::uint32_t ringbuf_size(std::uint32_t size) {
+  const std::uint64_t page = page_size();
+  if (size == 0 || page == 0) return size;
+  if (size % page == 0 && std::has_single_bit(size / page)) return size;
+  for (std::uint64_t pages = 1; pages * page <= UINT32_MAX; pages <<= 1)
+    if (pages * page > size) return static_cast<std::uint32_t>(pages * page);
+  return size;  // cannot be satisfied: let the kernel refuse it
+}
+
+// Maps the loader sizes itself: perf event arrays default to one slot per possible CPU, ring buffers are
+// rounded up to a power-of-two number of pages.
 Result<void> apply_defaults(MapSpec& m) {
+  if (m.type == MapType::ringbuf || m.type == MapType::user_ringbuf) m.max_entries = ringbuf_size(m.max_entries);
   if (m.type == MapType::perf_event_array) {
     if (m.key_size == 0) m.key_size = 4;
     if (m.value_size == 0) m.value_size = 4;
@@ -61,15 +77,50 @@ Result<Map> create_one(const MapDefinition& def, int btf_fd) {
   return map;
 }
 
-void fill_kconfig(MapDefinition& def) {
+// Values of the loader-defined LINUX_* externs libbpf provides.
+Result<std::string> virtual_extern(const Variable& v) {
+  auto kv = kernel_version();
+  if (v.name == "LINUX_KERNEL_VERSION") return std::to_string(kv ? kv->code() : 0);
+  if (v.name == "LINUX_HAS_BPF_COOKIE")  // bpf_get_attach_cookie() exists since 5.15
+    return std::string(kv && kv->code() >= ((5u << 16) | (15u << 8)) ? "1" : "0");
+  if (v.name == "LINUX_HAS_SYSCALL_WRAPPER") return std::string("1");  // x86-64/arm64 since 4.17
+  return Error::invalid("kconfig", "extern '" + v.name + "' is not a LINUX_* value the loader knows");
+}
+
+Result<kconfig::ExternType> extern_type(const std::optional<btf::Btf>& btf, const Variable& v) {
+  if (btf && v.btf_type != 0) return kconfig::classify(*btf, v.btf_type, v.name);
+  if (v.size == 1 || v.size == 2 || v.size == 4 || v.size == 8)  // no BTF: an unsigned integer of its size
+    return kconfig::ExternType{kconfig::ValueKind::integer, static_cast<std::uint32_t>(v.size), false};
+  return Error::invalid("kconfig", "extern '" + v.name + "' has no BTF type and " + std::to_string(v.size) + " bytes");
+}
+
+// Fills .kconfig: LINUX_* values from the loader, CONFIG_* from the kernel's config (read only when needed).
+Result<void> fill_kconfig(MapDefinition& def, const std::optional<btf::Btf>& btf) {
+  std::optional<Result<kconfig::Config>> config;
   for (const auto& v : def.variables) {
-    if (v.name == "LINUX_KERNEL_VERSION" && v.size == 4 && v.offset + 4 <= def.contents.size()) {
-      auto kv = kernel_version();
-      std::uint32_t code = kv ? kv->code() : 0;
-      std::memcpy(def.contents.data() + v.offset, &code, 4);
+    if (v.offset + v.size > def.contents.size())
+      return Error(Errc::bad_format, "kconfig", "extern '" + v.name + "' lies outside .kconfig");
+    auto type = EBPF_TRY(extern_type(btf, v));
+    if (type.size != v.size)
+      return Error(Errc::bad_format, "kconfig", "extern '" + v.name + "' size disagrees with its BTF type");
+    auto out = std::span(def.contents).subspan(v.offset, v.size);
+    std::string value;
+    if (v.name.starts_with("LINUX_")) {
+      value = EBPF_TRY(virtual_extern(v));
+    } else {
+      if (!config) config = kconfig::Config::running_kernel();
+      const std::string* found = *config ? (*config)->find(v.name) : nullptr;
+      if (found == nullptr) {
+        if (v.weak) continue;  // unknown weak externs stay 0
+        std::string why = *config ? "is not set in the kernel config" : "cannot be read: " + (*config).error().to_string();
+        return Error(Errc::not_found, "kconfig",
+                     "strong extern '" + v.name + "' " + why + " (declare it __weak to default to 0)");
+      }
+      value = *found;
     }
-    // Other CONFIG_* values would come from /proc/config.gz (not read: no zlib); they stay 0.
+    EBPF_TRY(kconfig::encode(v.name, type, value, out));
   }
+  return ok();
 }
 
 Result<void> set_contents(Map& map, const MapDefinition& def) {
@@ -93,9 +144,15 @@ std::string kernel_name(std::string_view name) {
 }
 
 Result<void> create_maps(Object::State& st, const ObjectLoadOptions& options) {
+  if (st.spec.btf && !st.btf_fd.valid() && !st.btf_error) {  // refused (or not tried): keep the kernel's reason
+    auto fd = load_object_btf(st.spec);
+    if (fd) st.btf_fd = std::move(*fd);
+    else st.btf_error = fd.error();
+  }
   int btf_fd = st.btf_fd.valid() ? st.btf_fd.get() : -1;
   for (auto& def : st.spec.maps) {
-    if (def.source == MapSource::kconfig) fill_kconfig(def);
+    if (def.type == MapType::struct_ops) continue;  // struct_ops_load.cpp creates them once programs are loaded
+    if (def.source == MapSource::kconfig) EBPF_TRY(fill_kconfig(def, st.spec.btf));
     std::string pin_path;
     if (def.pinning != PinType::none) {
       pin_path = options.pin_root + "/" + def.name;

@@ -1,8 +1,10 @@
-// Loading an object's programs: link each one, resolve its attach target in kernel BTF, BPF_PROG_LOAD.
+// Loading an object's programs: link each one, resolve its attach target in kernel BTF (struct_ops: the
+// kernel struct and member its map slot names), BPF_PROG_LOAD.
 #include <cstring>
 
 #include "ebpf/system.hpp"
 #include "load_state.hpp"
+#include "struct_ops.hpp"
 
 namespace ebpf::detail {
 namespace {
@@ -32,10 +34,10 @@ Result<Program> load_one(Object::State& st, const ProgramSpec& prog, const Objec
   if (prog.type == ProgType::unspec)
     return Error::invalid("BPF_PROG_LOAD", "program '" + prog.name + "' in section '" + prog.section +
                                                "' has no known program type: set ProgramSpec::type before load");
-  if (prog.type == ProgType::ext || prog.type == ProgType::struct_ops)
+  if (prog.type == ProgType::ext)
     return Error(Errc::not_supported, "BPF_PROG_LOAD",
-                 "program '" + prog.name + "': " + std::string(name(prog.type)) +
-                     " programs need a target program / struct_ops map, which the object loader does not set up");
+                 "program '" + prog.name + "': freplace (ext) programs need a target program: load them with "
+                 "Program::load and ProgramLoadOptions::attach_prog_fd (see ebpf/attach/trampoline.hpp)");
   auto linked = EBPF_TRY(link_program(st, prog));
   ProgramLoadOptions opts;
   opts.name = kernel_name(prog.name);
@@ -47,7 +49,13 @@ Result<Program> load_one(Object::State& st, const ProgramSpec& prog, const Objec
     if (auto kv = kernel_version()) opts.kernel_version = kv->code();
   opts.log_level = options.log_level;
   bool needs_btf_target = prog.section_info && prog.section_info->attach_btf;
-  if (needs_btf_target) opts.attach_btf_id = EBPF_TRY(attach_btf_id(st, prog));
+  if (prog.type == ProgType::struct_ops) {
+    auto target = EBPF_TRY(struct_ops_target(st, prog));
+    opts.attach_btf_id = target.struct_btf_id;
+    opts.expected_attach_type = static_cast<AttachType>(target.member_index);  // the kernel's convention
+  } else if (needs_btf_target) {
+    opts.attach_btf_id = EBPF_TRY(attach_btf_id(st, prog));
+  }
   if (st.btf_fd.valid() && !linked.func_info.empty()) {
     opts.btf_fd = st.btf_fd.get();
     opts.func_info = std::as_bytes(std::span(linked.func_info));

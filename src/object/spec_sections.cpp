@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "spec_parser.hpp"
+#include "struct_ops.hpp"
 
 namespace ebpf {
 namespace detail {
@@ -116,6 +117,7 @@ Result<void> SpecParser::run() {
         roles[s.info] == SectionRole::code)
       EBPF_TRY(read_code_relocations(s));
   EBPF_TRY(resolve_unrelocated_calls());
+  EBPF_TRY(read_struct_ops_sections(*this));  // struct_ops_spec.cpp: needs the functions read above
   EBPF_TRY(read_map_slot_relocations());
   EBPF_TRY(attach_btf_ext());
   for (auto& p : spec.programs) {
@@ -169,6 +171,23 @@ std::size_t ObjectSpec::core_relocation_count() const noexcept {
   for (const auto& p : programs) n += p.core_relos.size();
   for (const auto& p : subprograms) n += p.core_relos.size();
   return n;
+}
+
+Result<std::vector<CoreFunctionReport>> ObjectSpec::core_report(const btf::Btf& target) const {
+  std::vector<CoreFunctionReport> out;
+  if (!btf) {
+    if (core_relocation_count() == 0) return out;
+    return Error(Errc::bad_format, "CO-RE", "the object has CO-RE relocations but no .BTF");
+  }
+  for (const auto* list : {&programs, &subprograms})
+    for (const auto& fn : *list) {
+      if (fn.core_relos.empty()) continue;
+      std::vector<Insn> insns = fn.insns;
+      auto report = btf::core::relocate(*btf, fn.core_relos, target, insns);
+      if (!report) return Error(report.error()).context("CO-RE in '" + fn.name + "'");
+      out.push_back({fn.name, std::move(*report)});
+    }
+  return out;
 }
 
 std::string_view name(RelocationKind kind) noexcept {
