@@ -14,6 +14,7 @@
 #include "ebpf/btf/core.hpp"
 #include "ebpf/btf/ext.hpp"
 #include "ebpf/elf.hpp"
+#include "support/clang.hpp"
 #include "support/kernel.hpp"
 
 namespace {
@@ -192,20 +193,9 @@ TEST(BtfCore, PatchInstructions) {
 
 // ---- clang-compiled objects ----
 
-std::string clang() {
-  for (const char* c : {"/usr/bin/clang-19", "/usr/bin/clang"})
-    if (std::filesystem::exists(c)) return c;
-  return {};
-}
+using ebpf::test::TempDir;
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/btf_core_XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+const std::string& clang() { return ebpf::test::bpf_clang(); }
 
 const char* kProgram = R"(
 #define SEC(n) __attribute__((section(n), used))
@@ -264,12 +254,8 @@ struct Object {
   }
 };
 
-ebpf::Result<Object> compile(const std::filesystem::path& dir, const std::string& name, const std::string& defs) {
-  auto src = dir / "prog.c";
-  std::ofstream(src) << kProgram;
-  auto obj = dir / (name + ".o");
-  std::string cmd = clang() + " -O2 -g -target bpf " + defs + " -c " + src.string() + " -o " + obj.string() + " 2>&1";
-  if (std::system(cmd.c_str()) != 0) return ebpf::Error::invalid("clang", "compilation failed: " + cmd);
+ebpf::Result<Object> compile(const TempDir& dir, const std::string& name, const std::string& defs) {
+  auto obj = EBPF_TRY(ebpf::test::compile_bpf_c(dir, name, kProgram, defs));
   auto file = EBPF_TRY(ebpf::elf::File::open(obj.string()));
   auto btf_sec = file.section(".BTF");
   auto ext_sec = file.section(".BTF.ext");
@@ -291,8 +277,8 @@ std::uint64_t insn_value(std::span<const Insn> insns, std::size_t idx) {
 TEST(BtfCore, ClangObjectsAgreeWithClangsOwnLayout) {
   if (clang().empty()) GTEST_SKIP() << "clang not installed";
   TempDir dir;
-  ASSERT_OK_AND_ASSIGN(Object local, compile(dir.path, "local", ""));
-  ASSERT_OK_AND_ASSIGN(Object target, compile(dir.path, "target", "-DTARGET"));
+  ASSERT_OK_AND_ASSIGN(Object local, compile(dir, "local", ""));
+  ASSERT_OK_AND_ASSIGN(Object target, compile(dir, "target", "-DTARGET"));
   auto lrelos = local.ext.core_relos("xdp");
   auto trelos = target.ext.core_relos("xdp");
   ASSERT_EQ(lrelos.size(), trelos.size());
@@ -339,14 +325,12 @@ TEST(BtfCore, VmlinuxTaskStructPidMatchesBpftool) {
   auto vmlinux = Btf::load_vmlinux();
   if (!vmlinux.ok()) GTEST_SKIP() << "no vmlinux BTF";
   TempDir dir;
-  auto src = dir.path / "t.c";
-  std::ofstream(src) << R"(
+  auto obj = ebpf::test::compile_bpf_c(dir, "t", R"(
 struct task_struct___mine { int pid; int tgid; } __attribute__((preserve_access_index));
 __attribute__((section("tp_btf/x"), used)) int t(struct task_struct___mine *t) { return t->pid + t->tgid; }
-)";
-  auto obj = dir.path / "t.o";
-  ASSERT_EQ(std::system((clang() + " -O2 -g -target bpf -c " + src.string() + " -o " + obj.string()).c_str()), 0);
-  ASSERT_OK_AND_ASSIGN(auto file, ebpf::elf::File::open(obj.string()));
+)");
+  ASSERT_OK(obj);
+  ASSERT_OK_AND_ASSIGN(auto file, ebpf::elf::File::open(obj->string()));
   ASSERT_OK_AND_ASSIGN(Btf btf, Btf::parse(file.data(*file.section(".BTF"))));
   ASSERT_OK_AND_ASSIGN(BtfExt ext, BtfExt::parse(file.data(*file.section(".BTF.ext")), btf));
   auto data = file.data(*file.section("tp_btf/x"));

@@ -12,27 +12,17 @@
 #include "ebpf/btf.hpp"
 #include "ebpf/btf/dump.hpp"
 #include "ebpf/elf.hpp"
+#include "support/clang.hpp"
 #include "support/kernel.hpp"
 
 namespace {
 
 using namespace ebpf::btf;
 
-std::string clang() {
-  for (const char* c : {"/usr/bin/clang-19", "/usr/bin/clang"})
-    if (std::filesystem::exists(c)) return c;
-  return {};
-}
-bool have_bpftool() { return std::system("bpftool version >/dev/null 2>&1") == 0; }
+using ebpf::test::TempDir;
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/btf_dump_XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+const std::string& clang() { return ebpf::test::bpf_clang(); }
+bool have_bpftool() { return std::system("bpftool version >/dev/null 2>&1") == 0; }
 
 std::string run(const std::string& cmd) {
   std::string out;
@@ -99,9 +89,8 @@ int use(struct holder *x) { return x->m; }
 TEST(BtfDump, RawMatchesBpftoolAndCCompilesWithTheSameLayout) {
   if (clang().empty()) GTEST_SKIP() << "clang not installed";
   TempDir dir;
-  std::ofstream(dir.path / "src.c") << kSource;
-  std::string obj = (dir.path / "src.o").string();
-  ASSERT_EQ(std::system((clang() + " -g -O2 -target bpf -c " + (dir.path / "src.c").string() + " -o " + obj).c_str()), 0);
+  ASSERT_OK_AND_ASSIGN(auto obj_path, ebpf::test::compile_bpf_c(dir, "src", kSource));
+  std::string obj = obj_path.string();
   ASSERT_OK_AND_ASSIGN(auto file, ebpf::elf::File::open(obj));
   ASSERT_NE(file.section(".BTF"), nullptr);
   ASSERT_OK_AND_ASSIGN(Btf btf, Btf::parse(file.data(*file.section(".BTF"))));
@@ -114,9 +103,9 @@ TEST(BtfDump, RawMatchesBpftoolAndCCompilesWithTheSameLayout) {
   EXPECT_NE(header.find("void (*(*table)[4])(int);"), std::string::npos) << header;
   EXPECT_NE(header.find("const volatile int *const cv;"), std::string::npos) << header;
   EXPECT_NE(header.find("typedef int (*handler_t)(void *, const char *, ...);"), std::string::npos) << header;
-  std::ofstream(dir.path / "dump.h") << header;
-  std::ofstream(dir.path / "check.c") << "#include \"dump.h\"\n" << layout_asserts(btf);
-  std::string cmd = clang() + " -target bpf -fsyntax-only -Werror " + (dir.path / "check.c").string() + " 2>&1";
+  std::ofstream(dir.path() / "dump.h") << header;
+  std::ofstream(dir.path() / "check.c") << "#include \"dump.h\"\n" << layout_asserts(btf);
+  std::string cmd = clang() + " -target bpf -fsyntax-only -Werror " + (dir.path() / "check.c").string() + " 2>&1";
   std::string errors = run(cmd + "; echo rc=$?");
   EXPECT_NE(errors.find("rc=0"), std::string::npos) << errors << "\n" << header;
 }
@@ -130,15 +119,15 @@ TEST(BtfDump, VmlinuxHeaderCompilesWithKernelLayout) {
     EXPECT_TRUE(dump_raw(*vmlinux) == run("bpftool btf dump file /sys/kernel/btf/vmlinux"));
   }
   ASSERT_OK_AND_ASSIGN(std::string header, dump_c(*vmlinux));
-  std::ofstream(dir.path / "vmlinux.h") << header;
-  std::ofstream(dir.path / "use.c") << "#include \"vmlinux.h\"\n";
-  std::ofstream(dir.path / "check.c") << "#include \"vmlinux.h\"\n" << layout_asserts(*vmlinux);
+  std::ofstream(dir.path() / "vmlinux.h") << header;
+  std::ofstream(dir.path() / "use.c") << "#include \"vmlinux.h\"\n";
+  std::ofstream(dir.path() / "check.c") << "#include \"vmlinux.h\"\n" << layout_asserts(*vmlinux);
   // As BPF code includes it: must compile warning-free.
-  std::string bpf = run(clang() + " -target bpf -fsyntax-only -Werror " + (dir.path / "use.c").string() +
+  std::string bpf = run(clang() + " -target bpf -fsyntax-only -Werror " + (dir.path() / "use.c").string() +
                         " 2>&1 | head -20; echo rc=$?");
   EXPECT_EQ(bpf, "rc=0\n") << bpf;
   // Layout against the kernel's own ABI (x86-64: there __builtin_va_list has the kernel's size).
-  std::string layout = run(clang() + " --target=x86_64-linux-gnu -DBPF_NO_PRESERVE_ACCESS_INDEX -fsyntax-only " + (dir.path / "check.c").string() +
+  std::string layout = run(clang() + " --target=x86_64-linux-gnu -DBPF_NO_PRESERVE_ACCESS_INDEX -fsyntax-only " + (dir.path() / "check.c").string() +
                            " 2>&1 | head -20");
   EXPECT_EQ(layout, "") << layout;
 }

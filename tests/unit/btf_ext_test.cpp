@@ -9,18 +9,13 @@
 #include "ebpf/btf.hpp"
 #include "ebpf/btf/ext.hpp"
 #include "ebpf/elf.hpp"
+#include "support/clang.hpp"
 #include "support/kernel.hpp"
 
 namespace {
 
 using namespace ebpf::btf;
 using ebpf::Errc;
-
-std::string clang() {
-  for (const char* c : {"/usr/bin/clang-19", "/usr/bin/clang"})
-    if (std::filesystem::exists(c)) return c;
-  return {};
-}
 
 const char* kSource = R"(#define SEC(n) __attribute__((section(n), used))
 struct s { int a; int b; } __attribute__((preserve_access_index));
@@ -33,15 +28,10 @@ SEC("tc") int second(void *ctx) {
 )";
 
 TEST(BtfExt, ClangObjectRecordsMatchTheSource) {
-  if (clang().empty()) GTEST_SKIP() << "clang not installed";
-  char tmpl[] = "/tmp/btf_ext_XXXXXX";
-  std::filesystem::path dir = ::mkdtemp(tmpl);
-  std::ofstream(dir / "prog.c") << kSource;
-  std::string obj = (dir / "prog.o").string();
-  int rc = std::system((clang() + " -O2 -g -target bpf -c " + (dir / "prog.c").string() + " -o " + obj).c_str());
-  ASSERT_EQ(rc, 0);
-  auto file = ebpf::elf::File::open(obj);
-  std::filesystem::remove_all(dir);
+  if (ebpf::test::bpf_clang().empty()) GTEST_SKIP() << "clang not installed";
+  ebpf::test::TempDir dir("btf_ext");
+  ASSERT_OK_AND_ASSIGN(auto obj, ebpf::test::compile_bpf_c(dir, "prog", kSource));
+  auto file = ebpf::elf::File::open(obj.string());
   ASSERT_OK(file);
   ASSERT_OK_AND_ASSIGN(Btf btf, Btf::parse(file->data(*file->section(".BTF"))));
   ASSERT_OK_AND_ASSIGN(BtfExt ext, BtfExt::parse(file->data(*file->section(".BTF.ext")), btf));
