@@ -1,9 +1,13 @@
 // Data-path maps (see datapath_maps.hpp).
 #include "lb/control/datapath_maps.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <set>
 
+#include "ebpf/pin.hpp"
 #include "lb/common/maps.hpp"
 
 namespace lb {
@@ -40,25 +44,141 @@ std::vector<std::vector<std::byte>> stale_keys(const std::vector<std::pair<K, V>
   return stale;
 }
 
+ebpf::MapSpec spec_for(const MapDescription& d, const Config& config, std::uint32_t maglev_entries) {
+  ebpf::MapSpec spec;
+  spec.type = d.type;
+  spec.name = std::string(d.name);
+  spec.key_size = d.key_size;
+  spec.value_size = d.value_size;
+  spec.flags = d.flags;
+  spec.max_entries = d.max_entries;
+  if (d.name == "lb_maglev") spec.max_entries = std::max<std::uint32_t>(maglev_entries, 1);
+  if (d.name == "lb_conntrack") spec.max_entries = config.conntrack.max_entries;
+  return spec;
+}
+
+// Why a pinned map cannot serve as `want`, or empty when it can.
+std::string incompatibility(const ebpf::Map& pinned, const ebpf::MapSpec& want) {
+  auto differs = [](std::string_view what, std::uint64_t have, std::uint64_t need) {
+    return what.data() + std::string(" ") + std::to_string(have) + " != " + std::to_string(need);
+  };
+  if (pinned.type() != want.type)
+    return "type " + std::string(ebpf::name(pinned.type())) + " != " + std::string(ebpf::name(want.type));
+  if (pinned.key_size() != want.key_size) return differs("key_size", pinned.key_size(), want.key_size);
+  if (pinned.value_size() != want.value_size) return differs("value_size", pinned.value_size(), want.value_size);
+  if (pinned.max_entries() != want.max_entries) return differs("max_entries", pinned.max_entries(), want.max_entries);
+  if (pinned.flags() != want.flags) return differs("flags", pinned.flags(), want.flags);
+  return {};
+}
+
+// The pinned map at `path` when it is compatible (and adoption is allowed), else a new pinned map.
+ebpf::Result<ebpf::Map> adopt_or_create(const ebpf::MapSpec& spec, const std::string& path, bool adopt,
+                                        MapOrigin& origin) {
+  auto pinned = ebpf::Map::open_pinned(path);
+  if (pinned) {
+    origin.reason = adopt ? incompatibility(*pinned, spec) : "adoption disabled";
+    if (origin.reason.empty()) {
+      origin.adopted = true;
+      return std::move(*pinned);
+    }
+    EBPF_TRY(ebpf::Map::unpin(path));
+  } else if (pinned.error().code() != ebpf::Errc::not_found) {
+    return std::move(pinned.error().context("map '" + spec.name + "'"));
+  }
+  auto map = EBPF_TRY(ebpf::Map::create(spec));
+  EBPF_TRY(ebpf::pin_object(map.fd(), path, {.create_parents = true, .replace = false}));
+  return map;
+}
+
+// bpffs is usually mounted at /sys/fs/bpf; mount it there when a pin directory below it needs it.
+ebpf::Result<void> prepare_pin_dir(const std::string& dir) {
+  const std::string root = ebpf::kDefaultBpffs;
+  if (dir.starts_with(root + "/") && !ebpf::is_bpffs(root)) EBPF_TRY(ebpf::ensure_bpffs(root));
+  return ebpf::ok();
+}
+
 }  // namespace
 
-ebpf::Result<DataPathMaps> DataPathMaps::create(const Config& config, std::uint32_t maglev_entries) {
+ebpf::Result<DataPathMaps> DataPathMaps::create(const Config& config, std::uint32_t maglev_entries,
+                                                const MapPinning& pinning) {
   DataPathMaps maps;
+  maps.pin_dir_ = pinning.dir;
+  if (!pinning.dir.empty()) EBPF_TRY(prepare_pin_dir(pinning.dir));
   for (const auto& d : kMaps) {
-    ebpf::MapSpec spec;
-    spec.type = d.type;
-    spec.name = std::string(d.name);
-    spec.key_size = d.key_size;
-    spec.value_size = d.value_size;
-    spec.flags = d.flags;
-    spec.max_entries = d.max_entries;
-    if (d.name == "lb_maglev") spec.max_entries = std::max<std::uint32_t>(maglev_entries, 1);
-    if (d.name == "lb_conntrack") spec.max_entries = config.conntrack.max_entries;
-    auto map = ebpf::Map::create(spec);
+    const auto spec = spec_for(d, config, maglev_entries);
+    MapOrigin origin{spec.name, false, {}};
+    auto map = pinning.dir.empty() ? ebpf::Map::create(spec)
+                                   : adopt_or_create(spec, maps.pin_path(d.name), pinning.adopt, origin);
     if (!map) return std::move(map.error().context("map '" + spec.name + "'"));
     maps.maps_.emplace(spec.name, std::move(*map));
+    maps.origins_.push_back(std::move(origin));
   }
   return maps;
+}
+
+bool DataPathMaps::adopted(std::string_view name) const {
+  for (const auto& o : origins_)
+    if (o.name == name) return o.adopted;
+  return false;
+}
+
+std::string DataPathMaps::pin_path(std::string_view name) const {
+  return pin_dir_.empty() ? std::string() : pin_dir_ + "/" + std::string(name);
+}
+
+ebpf::Result<void> DataPathMaps::unpin_all() {
+  if (pin_dir_.empty()) return ebpf::ok();
+  for (const auto& [name, map] : maps_) {
+    auto removed = ebpf::Map::unpin(pin_path(name));
+    if (!removed && removed.error().code() != ebpf::Errc::not_found) return removed;
+  }
+  // Other pins (the data plane's links) may still be there; the directory goes only when empty.
+  if (::rmdir(pin_dir_.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY)
+    return ebpf::Error::from_errno(errno, "rmdir", "pin directory '" + pin_dir_ + "'");
+  return ebpf::ok();
+}
+
+namespace {
+// Every key of a hash or LPM map (get_next_key walk).
+template <class K>
+ebpf::Result<std::vector<K>> all_keys(const ebpf::Map& map) {
+  std::vector<K> keys;
+  K key{}, next{};
+  for (bool first = true;; first = false) {
+    auto step = map.get_next_key(first ? std::span<const std::byte>() : bytes_of(key),
+                                 std::as_writable_bytes(std::span<K, 1>(&next, 1)));
+    if (!step) {
+      if (step.error().code() == ebpf::Errc::key_not_found) return keys;
+      return step.error();
+    }
+    keys.push_back(next);
+    key = next;
+  }
+}
+
+template <class K, class V>
+ebpf::Result<std::uint64_t> remove_unlisted(ebpf::Map& map, const std::vector<std::pair<K, V>>& wanted) {
+  std::set<std::vector<std::byte>> live;
+  for (const auto& [k, v] : wanted) {
+    auto b = bytes_of(k);
+    live.emplace(b.begin(), b.end());
+  }
+  std::uint64_t removed = 0;
+  for (const auto& key : EBPF_TRY(all_keys<K>(map))) {
+    auto b = bytes_of(key);
+    if (live.contains(std::vector<std::byte>(b.begin(), b.end()))) continue;
+    auto r = map.remove(b);
+    if (r) ++removed;
+    else if (r.error().code() != ebpf::Errc::key_not_found) return r.error();
+  }
+  return removed;
+}
+}  // namespace
+
+ebpf::Result<std::uint64_t> DataPathMaps::prune(const CompiledTables& tables) {
+  const auto services = EBPF_TRY(remove_unlisted(maps_.at("lb_services"), tables.services));
+  const auto routes = EBPF_TRY(remove_unlisted(maps_.at("lb_src_routes"), tables.source_routes));
+  return services + routes;
 }
 
 ebpf::Map* DataPathMaps::find(std::string_view name) {

@@ -4,12 +4,18 @@
 // CompiledTables in the order that keeps the running data path consistent: backends and the inactive
 // Maglev regions first, then source routes and services (each update switches that service atomically to
 // its new table), then removal of services and routes that are gone. Counters are read back summed over CPUs.
+//
+// Pinning (restarts): with MapPinning::dir set, every map lives at <dir>/<catalogue name> on bpffs. A new
+// process adopts a pinned map when its type, key/value sizes, max_entries and flags equal what this
+// configuration asks for — conntrack, counters and tables then carry over — and replaces it otherwise
+// (origins() says which and why). unpin_all() removes the pins and the directory when nothing else is left.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ebpf/error.hpp"
 #include "ebpf/map.hpp"
@@ -18,10 +24,34 @@
 
 namespace lb {
 
+struct MapPinning {
+  std::string dir{};   // bpffs directory for the pins; empty: maps are not pinned
+  bool adopt = true;   // reuse compatible pinned maps; false: replace whatever is pinned there
+};
+
+// How one map came to be: adopted from its pin, or created (with the reason an existing pin was not used).
+struct MapOrigin {
+  std::string name{};
+  bool adopted = false;
+  std::string reason{};  // empty when adopted or when there was no pin
+};
+
 class DataPathMaps {
  public:
   // maglev_entries: lb_maglev size (CompiledTables::maglev_entries, or more to leave room for growth).
-  static ebpf::Result<DataPathMaps> create(const Config& config, std::uint32_t maglev_entries);
+  static ebpf::Result<DataPathMaps> create(const Config& config, std::uint32_t maglev_entries,
+                                           const MapPinning& pinning = {});
+
+  const std::vector<MapOrigin>& origins() const { return origins_; }
+  // True when at least one map (conntrack in particular) came from a previous run.
+  bool adopted(std::string_view name) const;
+  const std::string& pin_dir() const { return pin_dir_; }
+  // "<pin dir>/<name>", or empty when maps are not pinned.
+  std::string pin_path(std::string_view name) const;
+  // Removes this set's pins, then the pin directory if it is empty. Missing pins are fine.
+  ebpf::Result<void> unpin_all();
+  // Deletes services and source routes that `tables` does not contain (left by a previous run's config).
+  ebpf::Result<std::uint64_t> prune(const CompiledTables& tables);
 
   // The map with a catalogue name ("lb_services", ...); nullptr if unknown.
   ebpf::Map* find(std::string_view name);
@@ -43,6 +73,8 @@ class DataPathMaps {
 
  private:
   std::map<std::string, ebpf::Map, std::less<>> maps_;
+  std::vector<MapOrigin> origins_;
+  std::string pin_dir_;
 };
 
 }  // namespace lb

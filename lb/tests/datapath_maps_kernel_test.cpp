@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "lb/common/maps.hpp"
+#include "lb/tests/dataplane_fixture.hpp"
 #include "support/kernel.hpp"
 
 namespace lb {
@@ -150,6 +151,81 @@ TEST(DataPathMaps, ReloadSwitchesTablesAndRemovesStaleEntries) {
     ASSERT_OK(maps.find("lb_maglev")->lookup(bytes_of(index), writable_bytes_of(backend)));
     EXPECT_EQ(backend, survivor);
   }
+}
+
+TEST(DataPathMaps, PinnedMapsAreAdoptedWhenCompatibleAndReplacedOtherwise) {
+  EBPF_REQUIRE_KERNEL();
+  test::PinDir dir;
+  ASSERT_OK_AND_ASSIGN(auto config, parse_config(kYaml, "k.yaml"));
+  ConntrackKey key;
+  key.sport = htons(40000);
+  key.proto = kProtoTcp;
+  key.family = kFamilyV4;
+  ConntrackValue value;
+  value.backend_id = 7;
+  value.packets = 42;
+  {
+    ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, 4096, {.dir = dir.path(), .adopt = true}));
+    for (const auto& origin : maps.origins()) EXPECT_FALSE(origin.adopted) << origin.name;
+    EXPECT_EQ(dir.entries(), kMaps.size());
+    ASSERT_OK(maps.find("lb_conntrack")->update(bytes_of(key), bytes_of(value)));
+  }
+  // A second "process": every map comes back from its pin, the flow with it.
+  {
+    ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, 4096, {.dir = dir.path(), .adopt = true}));
+    for (const auto& origin : maps.origins()) EXPECT_TRUE(origin.adopted) << origin.name << ": " << origin.reason;
+    ConntrackValue read;
+    ASSERT_OK(maps.find("lb_conntrack")->lookup(bytes_of(key), writable_bytes_of(read)));
+    EXPECT_EQ(read.backend_id, 7u);
+    EXPECT_EQ(read.packets, 42u);
+  }
+  // A different conntrack size cannot be adopted: that map is replaced (empty), the others carry over.
+  auto bigger = config;
+  bigger.conntrack.max_entries = 8192;
+  {
+    ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(bigger, 4096, {.dir = dir.path(), .adopt = true}));
+    EXPECT_FALSE(maps.adopted("lb_conntrack"));
+    EXPECT_TRUE(maps.adopted("lb_services"));
+    for (const auto& origin : maps.origins()) {
+      if (origin.name == "lb_conntrack") {
+        EXPECT_EQ(origin.reason, "max_entries 4096 != 8192");
+      }
+    }
+    EXPECT_EQ(maps.find("lb_conntrack")->max_entries(), 8192u);
+    ConntrackValue read;
+    auto missing = maps.find("lb_conntrack")->lookup(bytes_of(key), writable_bytes_of(read));
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code(), ebpf::Errc::key_not_found);
+    ASSERT_OK_AND_ASSIGN(auto reopened, ebpf::Map::open_pinned(dir.path() + "/lb_conntrack"));
+    EXPECT_EQ(reopened.max_entries(), 8192u);  // the pin now names the new map
+  }
+  // adopt = false replaces everything; unpin_all leaves no trace.
+  ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(bigger, 4096, {.dir = dir.path(), .adopt = false}));
+  for (const auto& origin : maps.origins()) {
+    EXPECT_FALSE(origin.adopted) << origin.name;
+    EXPECT_EQ(origin.reason, "adoption disabled") << origin.name;
+  }
+  ASSERT_OK(maps.unpin_all());
+  EXPECT_FALSE(dir.exists());
+}
+
+TEST(DataPathMaps, PruneRemovesServicesAndRoutesOfAnOlderConfiguration) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto config, parse_config(kYaml, "k.yaml"));
+  ASSERT_OK_AND_ASSIGN(auto old_tables, compile_tables(config));
+  ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, old_tables.maglev_entries));
+  ASSERT_OK(maps.apply(old_tables));
+  auto smaller = config;
+  smaller.services.pop_back();                   // web6 and
+  smaller.services[0].source_routes.pop_back();  // the /24 route were left behind by the "previous run"
+  ASSERT_OK_AND_ASSIGN(auto tables, compile_tables(smaller));
+  ASSERT_OK_AND_ASSIGN(auto removed, maps.prune(tables));
+  EXPECT_EQ(removed, 2u);
+  ServiceValue sv;
+  EXPECT_FALSE(maps.find("lb_services")->lookup(bytes_of(old_tables.services[1].first), writable_bytes_of(sv)));
+  EXPECT_OK(maps.find("lb_services")->lookup(bytes_of(old_tables.services[0].first), writable_bytes_of(sv)));
+  ASSERT_OK_AND_ASSIGN(auto again, maps.prune(tables));
+  EXPECT_EQ(again, 0u);
 }
 
 }  // namespace
