@@ -1,0 +1,71 @@
+// lb/dataplane/flow_parse.hpp — the parsing step shared by ebpf-lb's XDP ingress and TC egress programs.
+//
+// From packet pointers (XDP's xdp_md->data/data_end or TC's __sk_buff->data/data_end with direct packet
+// access) it walks Ethernet + at most one VLAN tag (802.1Q / 802.1ad) → IPv4 (any IHL) or IPv6 (fixed
+// header; an extension header is "not a flow") → TCP or UDP, and fills a ParsedFlow on the BPF stack: the
+// ConntrackKey of the packet as seen at the hook (v4-mapped addresses, family, proto, ports, pad = 0) plus
+// what a rewrite needs.
+//
+// Register contract of emit_flow_parse():
+//   in:  regs.data, regs.data_end       packet pointers (caller loaded them from its context)
+//   out: regs.l3                        packet pointer to the IP header; 20 (v4) / 40 (v6) bytes verified
+//        regs.l4                        packet pointer to the L4 header; 20 (TCP) / 8 (UDP) bytes verified
+//        stack ParsedFlow at fp+stack_offset (layout below; read it with EBPF_FIELD(ParsedFlow, ...))
+//   clobbered: r0..r5 (except regs.data/data_end, which keep their values); r6..r9 other than regs.l3/l4
+//   are untouched, so a caller keeps its context in one of them.
+// Packet pointers in r6..r9 survive map helper calls; re-derive them after any helper that can move the
+// packet (bpf_xdp_adjust_head, bpf_skb_*).
+// Exits (labels the caller defines):
+//   labels.malformed    a header is cut short, or IPv4 IHL < 5
+//   labels.not_flow     not IPv4/IPv6, or not TCP/UDP (ICMP, IPv6 extension headers, ...), or an IPv4
+//                       fragment other than the first (no L4 header to read)
+//   fall through        a TCP/UDP flow; ParsedFlow::fragment is 1 for a first IPv4 fragment (MF set,
+//                       offset 0): ports are valid but the payload is incomplete — the caller's policy.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "ebpf/assembler.hpp"
+#include "ebpf/isa.hpp"
+#include "lb/common/abi.hpp"
+
+namespace lb::dataplane {
+
+// The parse result on the BPF stack. Offsets come from this struct (EBPF_FIELD), never by hand.
+struct ParsedFlow {
+  ConntrackKey key;               // 0: the flow as seen at this hook
+  std::uint32_t packet_len = 0;   // 40: data_end - data (the frame length counted in bytes counters)
+  std::uint16_t l3_offset = 0;    // 44: IP header offset from data (14, or 18 with a VLAN tag)
+  std::uint16_t l4_offset = 0;    // 46: L4 header offset from data
+  std::uint8_t tcp_flags = 0;     // 48: TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); 0 for UDP
+  std::uint8_t fragment = 0;      // 49: 1 = first fragment of a fragmented IPv4 datagram
+  std::uint16_t pad0 = 0;         // 50
+  std::uint32_t pad1 = 0;         // 52
+};
+static_assert(sizeof(ParsedFlow) == 56 && kIsMapPod<ParsedFlow>);
+
+struct FlowParseRegs {
+  ebpf::isa::Reg data = ebpf::isa::r2;
+  ebpf::isa::Reg data_end = ebpf::isa::r3;
+  ebpf::isa::Reg l3 = ebpf::isa::r7;
+  ebpf::isa::Reg l4 = ebpf::isa::r8;
+};
+
+struct FlowParseLabels {
+  std::string_view malformed = "flow_malformed";
+  std::string_view not_flow = "flow_not_flow";
+};
+
+struct FlowParseOptions {
+  FlowParseRegs regs{};
+  FlowParseLabels labels{};
+  std::int16_t stack_offset = -static_cast<std::int16_t>(sizeof(ParsedFlow));  // 8-aligned, negative
+  bool ipv6 = true;  // false: IPv6 frames leave through not_flow
+};
+
+// Emits the parse. Invalid options (stack_offset not 8-aligned or out of the 512-byte frame, registers
+// that collide or are r0/r1/r10) are recorded on the Assembler and reported by its finish().
+ebpf::Assembler& emit_flow_parse(ebpf::Assembler& a, const FlowParseOptions& options = {});
+
+}  // namespace lb::dataplane

@@ -1,0 +1,261 @@
+// ebpf-lb's XDP ingress program (contract in xdp_ingress.hpp and lb/README.md): the entry (parse, service
+// lookup, conntrack lookup), the conntrack-hit path, forwarding (counters, DNAT, verdict) and the exits.
+// New flows (rate limits, backend choice, conntrack insert) are in xdp_new_flow.cpp.
+#include "lb/dataplane/xdp_ingress.hpp"
+
+#include <string>
+
+#include "ebpf/dsl/packet.hpp"
+#include "ebpf/dsl/rewrite.hpp"
+#include "ebpf/helpers.hpp"
+#include "lb/control/datapath_maps.hpp"
+#include "lb/dataplane/xdp_emit.hpp"
+
+namespace lb::dataplane {
+
+namespace xdp {
+using namespace ebpf::isa;
+namespace helper = ebpf::helper;
+namespace action = ebpf::dsl::xdp_action;
+
+namespace {
+constexpr std::int16_t at(std::int16_t slot, Field f) { return static_cast<std::int16_t>(slot + f.offset); }
+constexpr std::int16_t flow(Field f) { return at(slot::kFlow, f); }
+
+constexpr Field kKeyProto = EBPF_FIELD(ConntrackKey, proto);
+constexpr Field kKeyFamily = EBPF_FIELD(ConntrackKey, family);
+constexpr Field kTcpFlags = EBPF_FIELD(ParsedFlow, tcp_flags);
+constexpr Field kPacketLen = EBPF_FIELD(ParsedFlow, packet_len);
+constexpr std::int32_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04;
+constexpr std::int32_t kFibSuccess = 0;  // BPF_FIB_LKUP_RET_SUCCESS
+constexpr std::int32_t kAfInet = 2, kAfInet6 = 10;
+
+// struct bpf_fib_lookup (UAPI, 64 bytes): the fields the redirect path fills and reads.
+namespace fib {
+constexpr std::int16_t family = 0, l4_protocol = 1, sport = 2, dport = 4, tot_len = 6, ifindex = 8, ipv4_src = 16,
+                       ipv4_dst = 32, ipv6_src = 16, ipv6_dst = 32, smac = 52, dmac = 58, size = 64;
+}
+
+// packets += 1, bytes += packet_len at element `index_slot` of the per-CPU `map`.
+void count_packet(Emitter& e, std::string_view map, std::int16_t index_slot, Field packets, Field bytes) {
+  const std::string skip = e.unique("count_packet");
+  e.lookup(map, index_slot);
+  e.a.jeq(r0, 0, skip);
+  e.a.ldx(DW, r1, r0, packets.offset).add(r1, 1).stx(DW, r0, packets.offset, r1);
+  e.a.ldx(W, r2, r10, flow(kPacketLen)).ldx(DW, r1, r0, bytes.offset).add(r1, r2).stx(DW, r0, bytes.offset, r1);
+  e.a.label(skip);
+}
+
+// Parse, service lookup, conntrack lookup. Leaves with r0 = ConntrackValue* (hit) or at kNewFlow.
+void emit_entry(Emitter& e) {
+  Assembler& a = e.a;
+  a.mov(kCtx, r1);
+  ebpf::dsl::xdp_load_data(a, kCtx, {r2, r3, r4, r5});
+  emit_flow_parse(a, {.labels = {label::kNotService, label::kNotService}, .ipv6 = e.options.ipv6});
+  // ServiceKey{vip = key.dst, port = key.dport, proto, family}: dport/proto/family are laid out alike.
+  static_assert(offsetof(ServiceKey, port) == 16 && offsetof(ServiceKey, family) == 19 &&
+                offsetof(ConntrackKey, dport) + 2 == offsetof(ConntrackKey, proto) &&
+                offsetof(ConntrackKey, proto) + 1 == offsetof(ConntrackKey, family));
+  e.copy_stack(flow(Field{static_cast<std::int16_t>(offsetof(ConntrackKey, dst)), DW}), slot::kSvcKey, sizeof(Addr));
+  a.ldx(W, r0, r10, flow(EBPF_FIELD(ConntrackKey, dport))).stx(W, r10, at(slot::kSvcKey, EBPF_FIELD(ServiceKey, port)), r0);
+  e.lookup("lb_services", slot::kSvcKey);
+  a.jeq(r0, 0, label::kNotService).mov(kSvc, r0);
+  a.ldx(W, r1, kSvc, EBPF_FIELD(ServiceValue, id).offset).stx(W, r10, slot::kServiceId, r1);
+  count_packet(e, "lb_svc_stats", slot::kServiceId, EBPF_FIELD(ServiceCounters, packets), EBPF_FIELD(ServiceCounters, bytes));
+  a.ldx(B, r1, r10, flow(EBPF_FIELD(ParsedFlow, fragment))).jne(r1, 0, label::kDropUnsupported);
+  a.call(helper::ktime_get_ns).stx(DW, r10, slot::kNow, r0);
+  e.lookup("lb_conntrack", slot::kFlow);
+  a.jeq(r0, 0, label::kNewFlow);
+}
+
+// r3 = the idle timeout of the flow whose ConntrackValue* is r0 (conntrack_timeout_ns); clobbers r1, r2.
+void emit_timeout(Emitter& e) {
+  Assembler& a = e.a;
+  const std::string tcp = e.unique("tcp_timeout"), transitory = e.unique("transitory"), done = e.unique("timeout");
+  a.ld_map_value(r2, "lb_config", 0);
+  a.ldx(B, r1, r10, flow(kKeyProto)).jne(r1, kProtoUdp, tcp);
+  a.ldx(DW, r3, r2, EBPF_FIELD(DataPathConfig, udp_idle_ns).offset).ja(done);
+  a.label(tcp).ldx(B, r1, r0, EBPF_FIELD(ConntrackValue, state).offset);
+  a.jne(r1, static_cast<std::int32_t>(TcpState::kEstablished), transitory);
+  a.ldx(DW, r3, r2, EBPF_FIELD(DataPathConfig, tcp_idle_ns).offset).ja(done);
+  a.label(transitory).ldx(DW, r3, r2, EBPF_FIELD(DataPathConfig, tcp_transitory_ns).offset);
+  a.label(done);
+}
+
+// TCP state from the client's flags; r0 = forward ConntrackValue*. RST closes the flow (both entries).
+void emit_tcp_state(Emitter& e, std::string_view done) {
+  Assembler& a = e.a;
+  const std::string fin = e.unique("fin"), rst = e.unique("rst"), store = e.unique("fin_store");
+  constexpr std::int16_t kState = EBPF_FIELD(ConntrackValue, state).offset;
+  constexpr std::int16_t kFlags = EBPF_FIELD(ConntrackValue, flags).offset;
+  a.ldx(B, r1, r10, flow(kKeyProto)).jne(r1, kProtoTcp, done);
+  a.ldx(B, r2, r10, flow(kTcpFlags));
+  a.jset(r2, kTcpRst, rst).jset(r2, kTcpFin, fin).jset(r2, kTcpSyn, done);  // a SYN again: retransmission
+  a.ldx(B, r1, r0, kState).jge(r1, static_cast<std::int32_t>(TcpState::kEstablished), done);
+  a.st(B, r0, kState, static_cast<std::int32_t>(TcpState::kEstablished)).ja(done);
+  a.label(fin).ldx(B, r1, r0, kFlags).or_(r1, ct_flags::kFinFromClient).stx(B, r0, kFlags, r1);
+  a.and_(r1, ct_flags::kFinFromBackend).mov(r3, static_cast<std::int32_t>(TcpState::kFinWait)).jeq(r1, 0, store);
+  a.mov(r3, static_cast<std::int32_t>(TcpState::kClosing));
+  a.label(store).stx(B, r0, kState, r3).ja(done);
+  a.label(rst);
+  e.emit_event(FlowEventType::kClose, CloseReason::kRst, true);
+  e.build_reverse_key();
+  e.remove("lb_conntrack", slot::kFlow);
+  e.remove("lb_conntrack", slot::kRevKey);
+  e.count_global(EBPF_FIELD(GlobalCounters, ct_closed));
+  a.ja(done);
+}
+}  // namespace
+
+void emit_conntrack_hit(Emitter& e) {
+  Assembler& a = e.a;
+  const std::string expired = e.unique("expired"), fresh = e.unique("fresh");
+  a.stx(DW, r10, slot::kCtPtr, r0);
+  a.ldx(DW, r1, r0, 0).stx(DW, r10, slot::kNat, r1).ldx(DW, r1, r0, 8).stx(DW, r10, slot::kNat + 8, r1);
+  a.ldx(H, r1, r0, EBPF_FIELD(ConntrackValue, nat_port).offset).stx(H, r10, slot::kNatPort, r1);
+  a.ldx(W, r1, r0, EBPF_FIELD(ConntrackValue, backend_id).offset).stx(W, r10, slot::kBackendId, r1);
+  emit_timeout(e);
+  a.ldx(DW, r4, r10, slot::kNow).ldx(DW, r5, r0, EBPF_FIELD(ConntrackValue, last_seen_ns).offset);
+  a.jle(r4, r5, fresh).sub(r4, r5).jgt(r4, r3, expired);
+  a.label(fresh);
+  a.ldx(DW, r1, r10, slot::kNow).stx(DW, r0, EBPF_FIELD(ConntrackValue, last_seen_ns).offset, r1);
+  a.mov(r1, 1).atomic_add(DW, r0, EBPF_FIELD(ConntrackValue, packets).offset, r1);
+  a.ldx(W, r1, r10, flow(kPacketLen)).atomic_add(DW, r0, EBPF_FIELD(ConntrackValue, bytes).offset, r1);
+  emit_tcp_state(e, label::kForward);
+  a.ja(label::kForward);
+  // Idle past its timeout: the flow is gone; this packet is judged as a new flow.
+  a.label(expired);
+  e.emit_event(FlowEventType::kClose, CloseReason::kIdle, true);
+  e.build_reverse_key();
+  e.remove("lb_conntrack", slot::kFlow);
+  e.remove("lb_conntrack", slot::kRevKey);
+  e.count_global(EBPF_FIELD(GlobalCounters, ct_expired));
+  a.ja(label::kNewFlow);
+}
+
+namespace {
+// DNAT of the packet's destination to slot::kNat; `bad` if the headers are no longer in bounds.
+void emit_dnat(Emitter& e, std::string_view done) {
+  Assembler& a = e.a;
+  using ebpf::dsl::Endpoint;
+  using ebpf::dsl::L4Proto;
+  a.ldx(W, r3, kCtx, ebpf::dsl::xdp_md::data_end);
+  const std::string v6 = e.unique("dnat_v6"), v4udp = e.unique("dnat_v4_udp"), v6udp = e.unique("dnat_v6_udp");
+  a.ldx(H, r4, r10, slot::kNatPort);
+  a.ldx(B, r1, r10, flow(kKeyFamily)).jeq(r1, kFamilyV6, v6);
+  a.ldx(W, r2, r10, slot::kNat + 12);
+  a.ldx(B, r1, r10, flow(kKeyProto)).jeq(r1, kProtoUdp, v4udp);
+  for (auto proto : {L4Proto::tcp, L4Proto::udp}) {
+    if (proto == L4Proto::udp) a.label(v4udp);
+    ebpf::dsl::xdp_rewrite_ipv4(a, {.which = Endpoint::destination, .proto = proto, .ip = kL3, .l4 = kL4, .data_end = r3,
+                                    .addr = r2, .port = r4, .old_value = r5, .csum = {r0, r1}},
+                                label::kPassUntouched);
+    a.ja(done);
+  }
+  if (!e.options.ipv6) return;
+  a.label(v6);
+  a.ldx(B, r1, r10, flow(kKeyProto)).jeq(r1, kProtoUdp, v6udp);
+  for (auto proto : {L4Proto::tcp, L4Proto::udp}) {
+    if (proto == L4Proto::udp) a.label(v6udp);
+    ebpf::dsl::xdp_rewrite_ipv6(a, {.which = Endpoint::destination, .proto = proto, .ip6 = kL3, .l4 = kL4, .data_end = r3,
+                                    .addr = {r10, slot::kNat}, .port = r4, .old_value = r5, .csum = {r0, r1}},
+                                label::kPassUntouched);
+    a.ja(done);
+  }
+}
+
+// kRedirect: bpf_fib_lookup for the rewritten destination, new MACs, bpf_redirect; XDP_PASS when the
+// kernel has no complete route/neighbour (it then resolves it on the normal path).
+void emit_redirect(Emitter& e) {
+  Assembler& a = e.a;
+  const std::string v6 = e.unique("fib_v6"), lookup = e.unique("fib_lookup");
+  for (std::int16_t off = 0; off < fib::size; off += 8) a.st(DW, r10, static_cast<std::int16_t>(slot::kFib + off), 0);
+  a.ldx(B, r1, r10, flow(kKeyProto)).stx(B, r10, slot::kFib + fib::l4_protocol, r1);
+  a.ldx(H, r1, r10, flow(EBPF_FIELD(ConntrackKey, sport))).stx(H, r10, slot::kFib + fib::sport, r1);
+  a.ldx(H, r1, r10, slot::kNatPort).stx(H, r10, slot::kFib + fib::dport, r1);
+  a.ldx(W, r1, r10, flow(kPacketLen)).ldx(H, r2, r10, flow(EBPF_FIELD(ParsedFlow, l3_offset))).sub(r1, r2);
+  a.stx(H, r10, slot::kFib + fib::tot_len, r1);
+  a.ldx(W, r1, kCtx, ebpf::dsl::xdp_md::ingress_ifindex).stx(W, r10, slot::kFib + fib::ifindex, r1);
+  a.ldx(B, r1, r10, flow(kKeyFamily)).jeq(r1, kFamilyV6, v6);
+  a.st(B, r10, slot::kFib + fib::family, kAfInet);
+  a.ldx(W, r1, r10, flow(Field{static_cast<std::int16_t>(offsetof(ConntrackKey, src) + 12), W})).stx(W, r10, slot::kFib + fib::ipv4_src, r1);
+  a.ldx(W, r1, r10, slot::kNat + 12).stx(W, r10, slot::kFib + fib::ipv4_dst, r1).ja(lookup);
+  a.label(v6).st(B, r10, slot::kFib + fib::family, kAfInet6);
+  e.copy_stack(flow(Field{static_cast<std::int16_t>(offsetof(ConntrackKey, src)), DW}), slot::kFib + fib::ipv6_src, 16);
+  e.copy_stack(slot::kNat, slot::kFib + fib::ipv6_dst, 16);
+  a.label(lookup);
+  a.mov(r1, kCtx).mov(r2, r10).add(r2, slot::kFib).mov(r3, fib::size).mov(r4, 0).call(helper::fib_lookup);
+  a.jne(r0, kFibSuccess, label::kPassUntouched);
+  a.ldx(W, r2, kCtx, ebpf::dsl::xdp_md::data).ldx(W, r3, kCtx, ebpf::dsl::xdp_md::data_end);
+  a.mov(r1, r2).add(r1, 14).jgt(r1, r3, label::kPassUntouched);
+  a.ldx(W, r1, r10, slot::kFib + fib::dmac).stx(W, r2, 0, r1).ldx(H, r1, r10, slot::kFib + fib::dmac + 4).stx(H, r2, 4, r1);
+  a.ldx(W, r1, r10, slot::kFib + fib::smac).stx(W, r2, 6, r1).ldx(H, r1, r10, slot::kFib + fib::smac + 4).stx(H, r2, 10, r1);
+  a.ldx(W, r1, r10, slot::kFib + fib::ifindex).mov(r2, 0).call(helper::redirect).exit();
+}
+}  // namespace
+
+void emit_forward(Emitter& e) {
+  Assembler& a = e.a;
+  const std::string verdict = e.unique("verdict");
+  a.label(label::kForward);
+  count_packet(e, "lb_be_stats", slot::kBackendId, EBPF_FIELD(BackendCounters, packets), EBPF_FIELD(BackendCounters, bytes));
+  emit_dnat(e, verdict);
+  a.label(verdict);
+  if (e.options.redirect) {
+    const std::string redirect = e.unique("redirect");
+    a.ld_map_value(r1, "lb_config", 0).ldx(W, r1, r1, EBPF_FIELD(DataPathConfig, flags).offset);
+    a.jset(r1, static_cast<std::int32_t>(config_flags::kRedirect), redirect);
+    a.mov(r0, action::pass).exit();
+    a.label(redirect);
+    emit_redirect(e);
+  } else {
+    a.mov(r0, action::pass).exit();
+  }
+}
+
+void emit_exits(Emitter& e) {
+  Assembler& a = e.a;
+  a.label(label::kNotService);
+  e.count_global(EBPF_FIELD(GlobalCounters, not_service));
+  a.label(label::kPassUntouched).mov(r0, action::pass).exit();
+  const std::pair<std::string_view, DropReason> drops[] = {
+      {label::kDropNoBackend, DropReason::kNoBackend},
+      {label::kDropRateService, DropReason::kRateLimitService},
+      {label::kDropRateSource, DropReason::kRateLimitSource},
+      {label::kDropConntrackFull, DropReason::kConntrackFull},
+      {label::kDropUnsupported, DropReason::kUnsupported},
+  };
+  for (const auto& [name, reason] : drops) {
+    a.label(name);
+    const auto field = Field{static_cast<std::int16_t>(offsetof(ServiceCounters, drops) + 8 * static_cast<std::size_t>(reason)), DW};
+    e.count("lb_svc_stats", slot::kServiceId, field, 1);
+    a.mov(r0, action::drop).exit();
+  }
+}
+
+}  // namespace xdp
+
+ebpf::Result<ebpf::Bytecode> build_xdp_ingress(const XdpIngressOptions& options) {
+  ebpf::Assembler a;
+  xdp::Emitter e(a, options);
+  xdp::emit_entry(e);
+  xdp::emit_conntrack_hit(e);
+  EBPF_TRY(xdp::emit_new_flow(e));
+  xdp::emit_forward(e);
+  xdp::emit_exits(e);
+  return std::move(a).finish();
+}
+
+ebpf::Result<ebpf::Program> load_xdp_ingress(DataPathMaps& maps, const XdpIngressOptions& options) {
+  auto code = EBPF_TRY(build_xdp_ingress(options));
+  EBPF_TRY(code.resolve([&maps](std::string_view name) -> ebpf::Result<int> {
+    ebpf::Map* map = maps.find(name);
+    if (map == nullptr) return ebpf::Error::invalid("load_xdp_ingress", "no map named '" + std::string(name) + "'");
+    return map->fd();
+  }));
+  ebpf::ProgramLoadOptions load;
+  load.name = "lb_xdp_in";
+  return ebpf::Program::load(ebpf::ProgType::xdp, code.span(), load);
+}
+
+}  // namespace lb::dataplane

@@ -1,0 +1,44 @@
+// lb/dataplane/xdp_ingress.hpp — ebpf-lb's XDP ingress data path: the load-balancing BPF program, built with
+// the library's assembler (no clang), following the contract in lb/README.md ("Data path contract").
+//
+// Packet policy (everything is counted):
+//   - not IPv4/IPv6, not TCP/UDP (ICMP, IPv6 extension headers), non-first IPv4 fragments, truncated or
+//     invalid headers: XDP_PASS untouched, lb_global_stats.not_service++ (the LB never rewrites what it
+//     cannot fully parse; the kernel's stack applies its own rules).
+//   - TCP/UDP to an address:port that is no service: XDP_PASS, not_service++.
+//   - first IPv4 fragment to a service: XDP_DROP, service drops[kUnsupported]++ (a flow cannot be pinned
+//     to a backend without all its fragments).
+//   - service traffic: conntrack hit → DNAT; new flow → rate limits, backend selection, conntrack insert,
+//     DNAT; TCP that is not a SYN and has no entry → XDP_PASS untouched (counted in the service's packets).
+// Map references are by catalogue name (lb/common/maps.hpp), unresolved.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ebpf/assembler.hpp"
+#include "ebpf/error.hpp"
+#include "ebpf/program.hpp"
+
+namespace lb {
+class DataPathMaps;
+}
+
+namespace lb::dataplane {
+
+struct XdpIngressOptions {
+  bool ipv6 = true;           // parse IPv6; false: IPv6 passes untouched (not_service)
+  bool rate_limits = true;    // emit the token-bucket code (still gated per service by its flags)
+  bool source_routes = true;  // emit the lb_src_routes lookup (gated by kHasSourceRoutes)
+  bool events = true;         // emit ring-buffer events (gated at run time by config_flags::kEvents)
+  bool redirect = true;       // emit bpf_fib_lookup + bpf_redirect (gated by config_flags::kRedirect)
+};
+
+// The XDP program with map references by catalogue name ("lb_services", ...), unresolved:
+// the caller resolves them with DataPathMaps::find(name)->fd().
+ebpf::Result<ebpf::Bytecode> build_xdp_ingress(const XdpIngressOptions& options = {});
+
+// Builds the program, resolves every map from `maps` and loads it as an XDP program named "lb_xdp_in".
+ebpf::Result<ebpf::Program> load_xdp_ingress(DataPathMaps& maps, const XdpIngressOptions& options = {});
+
+}  // namespace lb::dataplane
