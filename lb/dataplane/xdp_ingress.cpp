@@ -57,7 +57,10 @@ void emit_entry(Emitter& e) {
                 offsetof(ConntrackKey, dport) + 2 == offsetof(ConntrackKey, proto) &&
                 offsetof(ConntrackKey, proto) + 1 == offsetof(ConntrackKey, family));
   e.copy_stack(flow(Field{static_cast<std::int16_t>(offsetof(ConntrackKey, dst)), DW}), slot::kSvcKey, sizeof(Addr));
-  a.ldx(W, r0, r10, flow(EBPF_FIELD(ConntrackKey, dport))).stx(W, r10, at(slot::kSvcKey, EBPF_FIELD(ServiceKey, port)), r0);
+  // (separate loads: stack accesses must be aligned to their size)
+  a.ldx(H, r0, r10, flow(EBPF_FIELD(ConntrackKey, dport))).stx(H, r10, at(slot::kSvcKey, EBPF_FIELD(ServiceKey, port)), r0);
+  a.ldx(B, r0, r10, flow(kKeyProto)).stx(B, r10, at(slot::kSvcKey, EBPF_FIELD(ServiceKey, proto)), r0);
+  a.ldx(B, r0, r10, flow(kKeyFamily)).stx(B, r10, at(slot::kSvcKey, EBPF_FIELD(ServiceKey, family)), r0);
   e.lookup("lb_services", slot::kSvcKey);
   a.jeq(r0, 0, label::kNotService).mov(kSvc, r0);
   a.ldx(W, r1, kSvc, EBPF_FIELD(ServiceValue, id).offset).stx(W, r10, slot::kServiceId, r1);
@@ -121,8 +124,7 @@ void emit_conntrack_hit(Emitter& e) {
   a.ldx(DW, r1, r10, slot::kNow).stx(DW, r0, EBPF_FIELD(ConntrackValue, last_seen_ns).offset, r1);
   a.mov(r1, 1).atomic_add(DW, r0, EBPF_FIELD(ConntrackValue, packets).offset, r1);
   a.ldx(W, r1, r10, flow(kPacketLen)).atomic_add(DW, r0, EBPF_FIELD(ConntrackValue, bytes).offset, r1);
-  emit_tcp_state(e, label::kForward);
-  a.ja(label::kForward);
+  emit_tcp_state(e, label::kForward);  // ends with a jump to kForward
   // Idle past its timeout: the flow is gone; this packet is judged as a new flow.
   a.label(expired);
   e.emit_event(FlowEventType::kClose, CloseReason::kIdle, true);
@@ -188,7 +190,7 @@ void emit_redirect(Emitter& e) {
   a.jne(r0, kFibSuccess, label::kPassUntouched);
   a.ldx(W, r2, kCtx, ebpf::dsl::xdp_md::data).ldx(W, r3, kCtx, ebpf::dsl::xdp_md::data_end);
   a.mov(r1, r2).add(r1, 14).jgt(r1, r3, label::kPassUntouched);
-  a.ldx(W, r1, r10, slot::kFib + fib::dmac).stx(W, r2, 0, r1).ldx(H, r1, r10, slot::kFib + fib::dmac + 4).stx(H, r2, 4, r1);
+  a.ldx(H, r1, r10, slot::kFib + fib::dmac).stx(H, r2, 0, r1).ldx(W, r1, r10, slot::kFib + fib::dmac + 2).stx(W, r2, 2, r1);
   a.ldx(W, r1, r10, slot::kFib + fib::smac).stx(W, r2, 6, r1).ldx(H, r1, r10, slot::kFib + fib::smac + 4).stx(H, r2, 10, r1);
   a.ldx(W, r1, r10, slot::kFib + fib::ifindex).mov(r2, 0).call(helper::redirect).exit();
 }
