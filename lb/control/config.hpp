@@ -97,9 +97,12 @@ struct AdminConfig {
   std::string token;  // empty = changes disabled
 };
 
+// Backends reply through the load balancer (their gateway), so replies leave toward the clients through the
+// client-facing interface: that is where TC egress must SNAT them. `egress` is that interface — normally the
+// same as `ingress`; set it apart only when replies are routed to the clients through another interface.
 struct InterfacesConfig {
-  std::string ingress;
-  std::string egress;  // defaults to ingress
+  std::string ingress;  // client-facing: XDP DNATs client -> VIP packets here
+  std::string egress;   // where replies leave toward the clients: TC egress SNAT; defaults to ingress
 };
 
 struct Config {

@@ -53,7 +53,9 @@ Result<void> apply_overrides(Config& config, const CliOverrides& overrides) {
   if (overrides.interface) {
     if (overrides.interface->empty() || overrides.interface->size() > 15)
       return Error::invalid("--interface", "'" + *overrides.interface + "': must be 1..15 characters");
-    next.interfaces.ingress = *overrides.interface;
+    // The client-facing interface carries both hooks: XDP for requests, TC egress for the replies
+    // leaving toward the clients.
+    next.interfaces.ingress = next.interfaces.egress = *overrides.interface;
   }
   if (overrides.vip) {
     auto svc = EBPF_TRY(cli_service(*overrides.vip));

@@ -36,6 +36,41 @@ std::string endpoint_string(const Addr& addr, std::uint8_t family, std::uint16_t
   return ep.to_string();
 }
 
+// The generation whose Maglev half no adopted service is reading: a restarted process writes its tables
+// there while the previous run's programs still use the other half.
+std::uint32_t free_generation(DataPathMaps& maps, std::uint32_t table_size) {
+  auto* services = maps.find("lb_services");
+  ServiceKey key;
+  ServiceValue value;
+  if (!services->get_next_key({}, std::as_writable_bytes(std::span<ServiceKey, 1>(&key, 1)))) return 0;
+  if (!services->lookup(std::as_bytes(std::span<const ServiceKey, 1>(&key, 1)),
+                        std::as_writable_bytes(std::span<ServiceValue, 1>(&value, 1))))
+    return 0;
+  return ((value.maglev_offset / table_size) & 1U) ^ 1U;
+}
+
+void log_map_origins(Logger* log, const DataPathMaps& maps) {
+  if (log == nullptr || maps.pin_dir().empty()) return;
+  std::uint64_t adopted = 0;
+  for (const auto& origin : maps.origins()) {
+    if (origin.adopted) ++adopted;
+    else if (!origin.reason.empty())
+      log->warn("pinned map not adopted, recreated", {{"map", origin.name}, {"reason", origin.reason}});
+  }
+  log->info("data-path maps ready", {{"pin_dir", maps.pin_dir()}, {"adopted", adopted},
+                                     {"created", maps.origins().size() - adopted}});
+}
+
+std::string_view close_reason_name(std::uint8_t reason) {
+  switch (static_cast<CloseReason>(reason)) {
+    case CloseReason::kFin: return "fin";
+    case CloseReason::kRst: return "rst";
+    case CloseReason::kIdle: return "idle";
+    case CloseReason::kNone: break;
+  }
+  return "none";
+}
+
 }  // namespace
 
 LoadBalancer::LoadBalancer(ConfigStore& store, LoadBalancerOptions options, DataPathMaps maps)
@@ -60,11 +95,19 @@ ebpf::Result<std::unique_ptr<LoadBalancer>> LoadBalancer::create(ConfigStore& st
   auto sizing = EBPF_TRY(compile_tables(*config));
   // Room for growth: reloads may add tables up to the service limit's worth of this configuration.
   const std::uint32_t entries = std::max<std::uint32_t>(sizing.maglev_entries * 2, 2 * config->maglev_table_size);
-  auto maps = EBPF_TRY(DataPathMaps::create(*config, entries));
+  auto maps = EBPF_TRY(DataPathMaps::create(*config, entries, options.pinning));
+  log_map_origins(options.log, maps);
+  const bool adopted = maps.adopted("lb_services");
   std::unique_ptr<LoadBalancer> lb(new LoadBalancer(store, options, std::move(maps)));
   {
     std::lock_guard lock(lb->mutex_);
+    if (adopted) lb->generation_ = free_generation(lb->maps_, config->maglev_table_size);
     EBPF_TRY(lb->rebuild_locked(config));
+    if (adopted) {
+      const auto pruned = EBPF_TRY(lb->maps_.prune(lb->tables_));
+      if (pruned > 0 && options.log != nullptr)
+        options.log->info("removed entries of the previous run's configuration", {{"entries", pruned}});
+    }
   }
   auto* raw = lb.get();
   lb->health_ = EBPF_TRY(HealthChecker::start({.start_healthy = options.start_healthy,
@@ -145,6 +188,45 @@ ebpf::Result<std::uint64_t> LoadBalancer::sweep_conntrack() {
   return deleted;
 }
 
+void LoadBalancer::on_flow_event(const FlowEvent& event) {
+  {
+    std::lock_guard lock(events_mutex_);
+    if (event.type == static_cast<std::uint8_t>(FlowEventType::kOpen)) {
+      ++events_.opened;
+    } else {
+      ++events_.closed;
+      switch (static_cast<CloseReason>(event.close_reason)) {
+        case CloseReason::kFin: ++events_.closed_fin; break;
+        case CloseReason::kRst: ++events_.closed_rst; break;
+        case CloseReason::kIdle: ++events_.closed_idle; break;
+        case CloseReason::kNone: break;
+      }
+    }
+  }
+  if (options_.log == nullptr || !options_.log->enabled(LogLevel::info)) return;
+  std::string backend;
+  {
+    std::lock_guard lock(mutex_);
+    auto name = tables_.backend_names.find(event.backend_id);
+    backend = name != tables_.backend_names.end() ? name->second : "#" + std::to_string(event.backend_id);
+  }
+  const bool open = event.type == static_cast<std::uint8_t>(FlowEventType::kOpen);
+  const auto client = endpoint_string(event.src, event.family, event.sport);
+  const auto vip = endpoint_string(event.dst, event.family, event.dport);
+  const auto proto = event.proto == kProtoTcp ? "tcp" : "udp";
+  if (open)
+    options_.log->info("flow open", {{"client", client}, {"vip", vip}, {"proto", proto}, {"backend", backend}});
+  else
+    options_.log->info("flow close", {{"client", client}, {"vip", vip}, {"proto", proto}, {"backend", backend},
+                                      {"reason", close_reason_name(event.close_reason)},
+                                      {"packets", event.packets}, {"bytes", event.bytes}});
+}
+
+FlowEventCounts LoadBalancer::flow_events() const {
+  std::lock_guard lock(events_mutex_);
+  return events_;
+}
+
 CompiledTables LoadBalancer::tables() const {
   std::lock_guard lock(mutex_);
   return tables_;
@@ -157,7 +239,7 @@ StatusInfo LoadBalancer::status() {
   s.uptime_seconds = (clock_monotonic_ns() - started_ns_) / 1'000'000'000ULL;
   s.config_source = config_->source;
   s.ingress_interface = config_->interfaces.ingress;
-  s.data_path_attached = false;  // the XDP/TC programs are not built yet
+  s.data_path_attached = attached_;
   s.services = config_->services.size();
   s.backends = tables_.backends.size();
   for (const auto& [key, id] : tables_.backend_ids) s.healthy_backends += state_[key].healthy ? 1 : 0;

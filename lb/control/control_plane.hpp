@@ -2,7 +2,10 @@
 //
 // Owns the data-path maps, compiles the configuration into them, runs health checks and turns their
 // transitions (and drain requests) into new Maglev tables, and serves the admin API's questions from the
-// maps (counters, conntrack). The XDP/TC programs, when they exist, only need these maps.
+// maps (counters, conntrack). The XDP/TC programs (lb/dataplane/dataplane.hpp) only need these maps.
+// With a pin directory the maps outlive the process: a restarted control plane adopts them (conntrack and
+// counters carry over), writes its tables into the Maglev half the running programs are not reading, and
+// removes services and routes the previous run had but this configuration does not.
 #pragma once
 
 #include <atomic>
@@ -27,6 +30,16 @@ struct LoadBalancerOptions {
   std::string version = "0.1.0";
   // CLOCK_MONOTONIC in ns (what bpf_ktime_get_ns() returns), for conntrack ages; tests may pin it.
   std::function<std::uint64_t()> monotonic_ns{};
+  MapPinning pinning{};  // empty dir: private maps, gone with the process
+};
+
+// What the data path's flow events (lb_events) have reported so far.
+struct FlowEventCounts {
+  std::uint64_t opened = 0;
+  std::uint64_t closed = 0;
+  std::uint64_t closed_fin = 0;
+  std::uint64_t closed_rst = 0;
+  std::uint64_t closed_idle = 0;
 };
 
 class LoadBalancer : public ControlPlane {
@@ -45,6 +58,12 @@ class LoadBalancer : public ControlPlane {
 
   // Removes idle conntrack entries (run every few seconds); counted in metrics as gc_deleted.
   ebpf::Result<std::uint64_t> sweep_conntrack();
+
+  // Logs a flow open/close event from the data path and counts it (thread-safe).
+  void on_flow_event(const FlowEvent& event);
+  FlowEventCounts flow_events() const;
+  // Reported by status(); the data plane sets it once its programs are attached.
+  void set_data_path_attached(bool attached) { attached_ = attached; }
 
   DataPathMaps& maps() { return maps_; }
   // The tables currently in the maps (a copy, for inspection).
@@ -70,6 +89,9 @@ class LoadBalancer : public ControlPlane {
   std::unique_ptr<HealthChecker> health_;
   std::uint64_t started_ns_ = 0;
   std::atomic<std::uint64_t> gc_deleted_{0};
+  std::atomic<bool> attached_{false};
+  mutable std::mutex events_mutex_;
+  FlowEventCounts events_;
 };
 
 }  // namespace lb

@@ -1,0 +1,259 @@
+// ebpf-lb's TC egress SNAT program (behaviour in tc_egress.hpp).
+#include "lb/dataplane/tc_egress.hpp"
+
+#include "ebpf/dsl/context.hpp"
+#include "ebpf/dsl/layout.hpp"
+#include "ebpf/dsl/rewrite.hpp"
+#include "lb/common/abi.hpp"
+#include "lb/dataplane/flow_parse.hpp"
+
+namespace lb::dataplane {
+namespace {
+
+using namespace ebpf::isa;
+using ebpf::Assembler;
+using ebpf::dsl::Field;
+namespace skb = ebpf::dsl::ctx::sk_buff;
+
+// Stack frame (fp-relative). Every slot is 8-aligned.
+constexpr std::int16_t kFlow = -56;        // ParsedFlow (56 bytes)
+constexpr std::int16_t kNewAddr = -72;     // 16 bytes: the VIP (reverse entry's nat_addr)
+constexpr std::int16_t kNewPort = -80;     // 2 bytes: the VIP port
+constexpr std::int16_t kScratch = -104;    // 24 bytes for the rewrite helpers
+constexpr std::int16_t kForward = -144;    // ConntrackKey of the client -> VIP direction (40 bytes)
+constexpr std::int16_t kIndex = -152;      // u32 key for array lookups
+constexpr std::int16_t kEvent = -224;      // FlowEvent (72 bytes)
+constexpr std::int16_t kSaved = -240;      // backend_id, service_id of the reverse entry (before deletion)
+static_assert(kFlow + static_cast<int>(sizeof(ParsedFlow)) == 0 && kNewAddr + 16 == kFlow &&
+              kForward + static_cast<int>(sizeof(ConntrackKey)) == kScratch &&
+              kEvent + static_cast<int>(sizeof(FlowEvent)) == kIndex);
+
+// Bytes to have in the linear area before parsing: Ethernet + VLAN + IPv6 + TCP, rounded up.
+constexpr std::int32_t kHeaderBytes = 96;
+constexpr std::int32_t kTcpFin = 0x01, kTcpRst = 0x04;
+
+constexpr std::int16_t at(std::int16_t slot, Field f) { return static_cast<std::int16_t>(slot + f.offset); }
+
+constexpr std::int16_t kFlowDst = offsetof(ParsedFlow, key.dst);
+constexpr Field kFlowDport = EBPF_FIELD(ParsedFlow, key.dport);
+constexpr Field kFlowProto = EBPF_FIELD(ParsedFlow, key.proto);
+constexpr Field kFlowFamily = EBPF_FIELD(ParsedFlow, key.family);
+constexpr Field kFlowL3 = EBPF_FIELD(ParsedFlow, l3_offset);
+constexpr Field kFlowL4 = EBPF_FIELD(ParsedFlow, l4_offset);
+constexpr Field kFlowTcpFlags = EBPF_FIELD(ParsedFlow, tcp_flags);
+constexpr Field kFlowFragment = EBPF_FIELD(ParsedFlow, fragment);
+
+constexpr Field kCtNatPort = EBPF_FIELD(ConntrackValue, nat_port);
+constexpr Field kCtState = EBPF_FIELD(ConntrackValue, state);
+constexpr Field kCtFlags = EBPF_FIELD(ConntrackValue, flags);
+constexpr Field kCtBackend = EBPF_FIELD(ConntrackValue, backend_id);
+constexpr Field kCtService = EBPF_FIELD(ConntrackValue, service_id);
+constexpr Field kCtLastSeen = EBPF_FIELD(ConntrackValue, last_seen_ns);
+constexpr Field kCtPackets = EBPF_FIELD(ConntrackValue, packets);
+constexpr Field kCtBytes = EBPF_FIELD(ConntrackValue, bytes);
+constexpr std::int16_t kCtNatAddr = offsetof(ConntrackValue, nat_addr);
+
+constexpr Field kKeySport = EBPF_FIELD(ConntrackKey, sport);
+constexpr Field kKeyDport = EBPF_FIELD(ConntrackKey, dport);
+constexpr Field kKeyProto = EBPF_FIELD(ConntrackKey, proto);
+constexpr Field kKeyPad = EBPF_FIELD(ConntrackKey, pad);
+constexpr std::int16_t kKeySrc = offsetof(ConntrackKey, src), kKeyDst = offsetof(ConntrackKey, dst);
+
+constexpr Field kReplyPackets = EBPF_FIELD(BackendCounters, reply_packets);
+constexpr Field kReplyBytes = EBPF_FIELD(BackendCounters, reply_bytes);
+constexpr Field kConfigFlags = EBPF_FIELD(DataPathConfig, flags);
+
+// Copies `bytes` (a multiple of 8) from [src + src_off] to [dst + dst_off] through r1.
+void copy(Assembler& a, Reg dst, std::int16_t dst_off, Reg src, std::int16_t src_off, int bytes) {
+  for (std::int16_t i = 0; i < bytes; i += 8)
+    a.ldx(DW, r1, src, static_cast<std::int16_t>(src_off + i)).stx(DW, dst, static_cast<std::int16_t>(dst_off + i), r1);
+}
+
+// r0 = &map[*(u32 *)(fp + kIndex)] (or NULL), with the key stored from `key` first.
+void lookup_index(Assembler& a, std::string_view map, Reg key) {
+  a.stx(W, r10, kIndex, key).ld_map(r1, map).mov(r2, r10).add(r2, kIndex).call("map_lookup_elem");
+}
+
+// lb_global_stats[0].<field> += 1 (per-CPU value: a plain add).
+void count_global(Assembler& a, std::int16_t field_offset, std::string_view done) {
+  a.mov(r1, 0);
+  lookup_index(a, "lb_global_stats", r1);
+  a.jeq(r0, 0, done).ldx(DW, r1, r0, field_offset).add(r1, 1).stx(DW, r0, field_offset, r1);
+}
+
+// Pulls the first kHeaderBytes (or the whole packet if shorter) into the linear area when they are not.
+void linearize_headers(Assembler& a) {
+  a.ldx(W, r2, r6, skb::len).jle(r2, kHeaderBytes, "tc_len_ok").mov(r2, kHeaderBytes).label("tc_len_ok");
+  a.ldx(W, r3, r6, skb::data).ldx(W, r4, r6, skb::data_end).mov(r5, r3).add(r5, r2).jle(r5, r4, "tc_linear");
+  a.mov(r1, r6).call("skb_pull_data");
+  a.label("tc_linear");
+}
+
+// Reverse entry in r9 hit: accounting on the entry and the backend's reply counters.
+void account_reply(Assembler& a) {
+  a.mov(r1, 1);
+  ebpf::dsl::add_field(a, r9, kCtPackets, r1);
+  a.ldx(W, r1, r6, skb::len);
+  ebpf::dsl::add_field(a, r9, kCtBytes, r1);
+  a.call("ktime_get_ns");
+  ebpf::dsl::store_field(a, r9, kCtLastSeen, r0);
+  ebpf::dsl::load_field(a, r1, r9, kCtBackend);
+  lookup_index(a, "lb_be_stats", r1);
+  a.jeq(r0, 0, "tc_accounted");
+  ebpf::dsl::load_field(a, r1, r0, kReplyPackets);
+  a.add(r1, 1);
+  ebpf::dsl::store_field(a, r0, kReplyPackets, r1);
+  a.ldx(W, r2, r6, skb::len);
+  ebpf::dsl::load_field(a, r1, r0, kReplyBytes);
+  a.add(r1, r2);
+  ebpf::dsl::store_field(a, r0, kReplyBytes, r1);
+  a.label("tc_accounted");
+}
+
+// The client -> VIP key of this flow at kForward, from the reply's key and the VIP saved at kNewAddr/kNewPort.
+void build_forward_key(Assembler& a) {
+  copy(a, r10, kForward + kKeySrc, r10, kFlow + kFlowDst, 16);  // client address
+  copy(a, r10, kForward + kKeyDst, r10, kNewAddr, 16);             // VIP
+  a.ldx(H, r1, r10, at(kFlow, kFlowDport)).stx(H, r10, at(kForward, kKeySport), r1);
+  a.ldx(H, r1, r10, kNewPort).stx(H, r10, at(kForward, kKeyDport), r1);
+  a.ldx(H, r1, r10, at(kFlow, kFlowProto)).stx(H, r10, at(kForward, kKeyProto), r1);  // proto + family
+  a.st(H, r10, at(kForward, kKeyPad), 0);
+}
+
+// FIN from the backend: flag both entries, fin_wait (or closing after the client's FIN). r9 = reverse entry.
+void backend_fin(Assembler& a) {
+  a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kForward).call("map_lookup_elem");
+  a.mov(r3, static_cast<std::int32_t>(TcpState::kFinWait));
+  a.jeq(r0, 0, "tc_fin_reverse");
+  ebpf::dsl::load_field(a, r2, r0, kCtFlags);
+  a.jset(r2, ct_flags::kFinFromClient, "tc_fin_closing").ja("tc_fin_store");
+  a.label("tc_fin_closing").mov(r3, static_cast<std::int32_t>(TcpState::kClosing));
+  a.label("tc_fin_store").or_(r2, ct_flags::kFinFromBackend);
+  ebpf::dsl::store_field(a, r0, kCtFlags, r2);
+  ebpf::dsl::store_field(a, r0, kCtState, r3);
+  a.label("tc_fin_reverse");
+  ebpf::dsl::load_field(a, r2, r9, kCtFlags);
+  a.or_(r2, ct_flags::kFinFromBackend);
+  ebpf::dsl::store_field(a, r9, kCtFlags, r2);
+  ebpf::dsl::store_field(a, r9, kCtState, r3);
+}
+
+// Close event at kEvent from the saved flow data; r7 = packets, r8 = bytes of both directions.
+void emit_close_event(Assembler& a) {
+  a.mov(r1, 0);
+  lookup_index(a, "lb_config", r1);
+  a.jeq(r0, 0, "tc_event_done");
+  ebpf::dsl::load_field(a, r1, r0, kConfigFlags);
+  a.jset(r1, config_flags::kEvents, "tc_event_build").ja("tc_event_done");
+  a.label("tc_event_build");
+  // type, family, proto, close_reason are bytes 0..3: one little-endian word.
+  static_assert(offsetof(FlowEvent, family) == 1 && offsetof(FlowEvent, proto) == 2 && offsetof(FlowEvent, close_reason) == 3);
+  a.ldx(B, r1, r10, at(kFlow, kFlowProto)).ldx(B, r2, r10, at(kFlow, kFlowFamily));
+  a.lsh(r1, 8).or_(r1, r2).lsh(r1, 8).or_(r1, static_cast<std::int32_t>(FlowEventType::kClose))
+      .or_(r1, static_cast<std::int32_t>(CloseReason::kRst) << 24);
+  a.stx(W, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, type)), r1);
+  a.ldx(W, r1, r10, kSaved + 4).stx(W, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, service_id)), r1);
+  a.ldx(W, r1, r10, kSaved).stx(W, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, backend_id)), r1);
+  a.ldx(W, r1, r10, at(kForward, kKeySport)).stx(W, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, sport)), r1);
+  copy(a, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, src)), r10, kForward + kKeySrc, 32);
+  a.call("ktime_get_ns").stx(DW, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, timestamp_ns)), r0);
+  a.stx(DW, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, packets)), r7);
+  a.stx(DW, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, bytes)), r8);
+  a.ld_map(r1, "lb_events").mov(r2, r10).add(r2, kEvent).mov(r3, static_cast<std::int32_t>(sizeof(FlowEvent)))
+      .mov(r4, 0).call("ringbuf_output");
+  a.jeq(r0, 0, "tc_event_done");
+  count_global(a, offsetof(GlobalCounters, events_lost), "tc_event_done");
+  a.label("tc_event_done");
+}
+
+// RST from the backend: both entries go, ct_closed++ (once: only if this program removed the forward one).
+void backend_rst(Assembler& a, bool events) {
+  a.ldx(W, r1, r9, kCtBackend.offset).stx(W, r10, kSaved, r1);
+  a.ldx(W, r1, r9, kCtService.offset).stx(W, r10, kSaved + 4, r1);
+  ebpf::dsl::load_field(a, r7, r9, kCtPackets);
+  ebpf::dsl::load_field(a, r8, r9, kCtBytes);
+  a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kForward).call("map_lookup_elem");
+  a.jeq(r0, 0, "tc_rst_delete");
+  ebpf::dsl::load_field(a, r1, r0, kCtPackets);
+  a.add(r7, r1);
+  ebpf::dsl::load_field(a, r1, r0, kCtBytes);
+  a.add(r8, r1);
+  a.label("tc_rst_delete");
+  a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kFlow).call("map_delete_elem");
+  a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kForward).call("map_delete_elem");
+  a.jne(r0, 0, "tc_rewrite");
+  count_global(a, offsetof(GlobalCounters, ct_closed), "tc_rst_counted");
+  a.label("tc_rst_counted");
+  if (events) emit_close_event(a);
+}
+
+// Source := VIP with the checksum helpers, per family and protocol. Offsets come from the parse.
+void rewrite_source(Assembler& a, bool ipv6) {
+  using ebpf::dsl::L4Proto;
+  a.label("tc_rewrite");
+  ebpf::dsl::load_field(a, r7, r10, kFlowL3, kFlow);
+  ebpf::dsl::load_field(a, r8, r10, kFlowL4, kFlow);
+  a.ldx(B, r2, r10, at(kFlow, kFlowProto));
+  if (ipv6) a.ldx(B, r1, r10, at(kFlow, kFlowFamily)).jeq(r1, kFamilyV6, "tc_rewrite_v6");
+  for (L4Proto proto : {L4Proto::tcp, L4Proto::udp}) {
+    const bool tcp = proto == L4Proto::tcp;
+    if (tcp) a.jne(r2, kProtoTcp, "tc_v4_udp");
+    else a.label("tc_v4_udp");
+    ebpf::dsl::tc_rewrite_ipv4(a, {.which = ebpf::dsl::Endpoint::source, .proto = proto, .skb = r6, .l3_off = r7,
+                                   .l4_off = r8, .new_addr_slot = kNewAddr + 12, .new_port_slot = kNewPort,
+                                   .scratch_slot = kScratch}, "tc_pass");
+    a.ja("tc_pass");
+  }
+  if (!ipv6) return;
+  a.label("tc_rewrite_v6");
+  for (L4Proto proto : {L4Proto::tcp, L4Proto::udp}) {
+    const bool tcp = proto == L4Proto::tcp;
+    if (tcp) a.jne(r2, kProtoTcp, "tc_v6_udp");
+    else a.label("tc_v6_udp");
+    ebpf::dsl::tc_rewrite_ipv6(a, {.which = ebpf::dsl::Endpoint::source, .proto = proto, .skb = r6, .l3_off = r7,
+                                   .l4_off = r8, .new_addr_slot = kNewAddr, .new_port_slot = kNewPort,
+                                   .scratch_slot = kScratch}, "tc_pass");
+    a.ja("tc_pass");
+  }
+}
+
+}  // namespace
+
+ebpf::Result<ebpf::Bytecode> build_tc_egress(const TcEgressOptions& options) {
+  Assembler a;
+  a.mov(r6, r1);
+  linearize_headers(a);
+  a.ldx(W, r2, r6, skb::data).ldx(W, r3, r6, skb::data_end);
+  emit_flow_parse(a, {.regs = {r2, r3, r7, r8}, .labels = {"tc_pass", "tc_pass"}, .stack_offset = kFlow,
+                      .ipv6 = options.ipv6});
+  a.ldx(B, r1, r10, at(kFlow, kFlowFragment)).jne(r1, 0, "tc_pass");
+  a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kFlow).call("map_lookup_elem");
+  a.jne(r0, 0, "tc_hit");
+  count_global(a, offsetof(GlobalCounters, ct_reverse_miss), "tc_pass");
+  a.ja("tc_pass");
+
+  a.label("tc_hit").mov(r9, r0);
+  ebpf::dsl::load_field(a, r1, r9, kCtFlags);
+  a.jset(r1, ct_flags::kReverse, "tc_reverse").ja("tc_pass");
+  a.label("tc_reverse");
+  copy(a, r10, kNewAddr, r9, kCtNatAddr, 16);
+  ebpf::dsl::load_field(a, r1, r9, kCtNatPort);
+  a.stx(H, r10, kNewPort, r1);
+  account_reply(a);
+
+  a.ldx(B, r1, r10, at(kFlow, kFlowProto)).jne(r1, kProtoTcp, "tc_rewrite");
+  a.ldx(B, r1, r10, at(kFlow, kFlowTcpFlags)).jset(r1, kTcpRst, "tc_rst").jset(r1, kTcpFin, "tc_fin").ja("tc_rewrite");
+  a.label("tc_fin");
+  build_forward_key(a);
+  backend_fin(a);
+  a.ja("tc_rewrite");
+  a.label("tc_rst");
+  build_forward_key(a);
+  backend_rst(a, options.events);
+  rewrite_source(a, options.ipv6);
+
+  a.label("tc_pass").mov(r0, ebpf::dsl::tc_action::ok).exit();
+  return std::move(a).finish();
+}
+
+}  // namespace lb::dataplane
