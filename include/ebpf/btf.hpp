@@ -173,6 +173,10 @@ class Btf {
   static Result<Btf> load_file(const std::string& path, const Btf& base);
   // /sys/kernel/btf/vmlinux
   static Result<Btf> load_vmlinux();
+  // The BTF object the kernel holds under `id` (a program's or map's btf_id), read back with
+  // BPF_BTF_GET_FD_BY_ID + BPF_OBJ_GET_INFO_BY_FD; pass `base` for a module's split BTF.
+  static Result<Btf> from_kernel(std::uint32_t id);
+  static Result<Btf> from_kernel(std::uint32_t id, const Btf& base);
 
   // Total number of type ids, void and base types included (valid ids are 0 .. type_count()-1).
   std::uint32_t type_count() const noexcept;
@@ -254,6 +258,9 @@ struct BuildParam {
 class Builder {
  public:
   Builder();
+  // Split BTF on top of `base` (like a kernel module's): ids start at base.type_count(), string offsets after
+  // the base's strings; base types are referenced by their ids.
+  explicit Builder(const Btf& base);
 
   std::uint32_t add_string(std::string_view s);
 
@@ -294,6 +301,7 @@ class Builder {
   std::string strings_;
   std::vector<std::pair<std::string, std::uint32_t>> string_index_;  // small; linear dedup is fine in tests
   TypeId next_id_ = 1;
+  std::uint32_t string_base_ = 0;  // split BTF: length of the base's strings
 };
 
 // ---- kernel loading and sanitising ----

@@ -8,6 +8,11 @@ namespace ebpf::btf {
 
 Builder::Builder() { strings_.push_back('\0'); }
 
+Builder::Builder(const Btf& base) : next_id_(base.type_count()) {
+  for (const Btf* b = &base; b != nullptr; b = b->base()) string_base_ += static_cast<std::uint32_t>(b->strings().size());
+  strings_.push_back('\0');
+}
+
 std::uint32_t Builder::info(Kind kind, std::uint32_t vlen, bool kind_flag) noexcept {
   return (kind_flag ? 1u << 31 : 0u) | (static_cast<std::uint32_t>(kind) << 24) | (vlen & 0xffff);
 }
@@ -16,7 +21,7 @@ std::uint32_t Builder::add_string(std::string_view s) {
   if (s.empty()) return 0;
   for (const auto& [str, off] : string_index_)
     if (str == s) return off;
-  auto off = static_cast<std::uint32_t>(strings_.size());
+  auto off = string_base_ + static_cast<std::uint32_t>(strings_.size());
   strings_.append(s);
   strings_.push_back('\0');
   string_index_.emplace_back(std::string(s), off);

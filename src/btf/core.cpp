@@ -1,4 +1,6 @@
 // CO-RE relocation: candidate lookup, value computation for every relocation kind, instruction patching.
+#include <algorithm>
+#include <optional>
 #include <string>
 
 #include "core_impl.hpp"
@@ -290,6 +292,28 @@ Result<Report> relocate(const Btf& local, std::span<const CoreRelo> relos, const
     RelocResult res = EBPF_TRY(compute(local, relo, target, &cache));
     EBPF_TRY(patch_insn(insns, idx, res));
     (res.poison ? report.poisoned : report.applied).push_back({idx, std::move(res)});
+  }
+  return report;
+}
+
+Result<Report> relocate(const Btf& local, std::span<const CoreRelo> relos, std::span<const Btf* const> targets,
+                        std::span<Insn> insns) {
+  if (targets.empty() || std::find(targets.begin(), targets.end(), nullptr) != targets.end())
+    return Error::invalid("CO-RE", "relocation needs at least one target BTF and no null targets");
+  Report report;
+  std::vector<CandidateCache> caches(targets.size());
+  for (const CoreRelo& relo : relos) {
+    if (relo.insn_off % 8) return bad("relocation insn_off " + std::to_string(relo.insn_off) + " is not a multiple of 8");
+    std::size_t idx = relo.insn_off / 8;
+    std::optional<RelocResult> chosen;
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+      RelocResult res = EBPF_TRY(compute(local, relo, *targets[t], &caches[t]));
+      bool matched = res.target_type != 0 || relo.kind == RelocKind::type_id_local;
+      if (!chosen || matched) chosen = std::move(res);
+      if (matched) break;
+    }
+    EBPF_TRY(patch_insn(insns, idx, *chosen));
+    (chosen->poison ? report.poisoned : report.applied).push_back({idx, std::move(*chosen)});
   }
   return report;
 }

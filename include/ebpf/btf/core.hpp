@@ -72,6 +72,12 @@ struct Report {
 Result<Report> relocate(const Btf& local, std::span<const CoreRelo> relos, const Btf& target,
                         std::span<Insn> insns);
 
+// The same against several targets in order (KernelTypes::search_order(): vmlinux, then module BTFs): each
+// relocation takes the first target holding a matching candidate, as libbpf does for types in modules; when
+// none does, the first target's answer (exists = 0, or poisoned) stands.
+Result<Report> relocate(const Btf& local, std::span<const CoreRelo> relos, std::span<const Btf* const> targets,
+                        std::span<Insn> insns);
+
 // "___flavour" stripped: "task_struct___v2" -> "task_struct".
 std::string_view essential_name(std::string_view name) noexcept;
 
