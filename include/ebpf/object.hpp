@@ -67,6 +67,9 @@ class Object {
   Map* map(std::string_view name) noexcept;
   // Per-program mode: the error of a program that failed to load, nullptr if it loaded or was skipped.
   const Error* program_error(std::string_view name) const noexcept;
+  // After load: why the kernel refused the object's BTF (its BTF log in verifier_log()), nullptr when the BTF
+  // loaded or the object has none. Programs and maps then load without BTF, as libbpf does.
+  const Error* btf_error() const noexcept;
   // Names of the programs that loaded / failed, in spec order.
   std::vector<std::string> loaded_programs() const;
   std::vector<std::string> failed_programs() const;

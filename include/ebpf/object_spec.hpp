@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ebpf/btf.hpp"
+#include "ebpf/btf/core.hpp"
 #include "ebpf/btf/ext.hpp"
 #include "ebpf/error.hpp"
 #include "ebpf/insn.hpp"
@@ -60,6 +61,14 @@ struct ProgramSpec {
   std::string attach_to;       // the section's target ("do_unlinkat", "sched/sched_switch")
   std::uint32_t flags = 0;     // BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS
   std::optional<ProgramSection> section_info;  // nullopt when the name follows no convention
+  // freplace / fentry on a BPF program: the target program's fd (borrowed; it must stay open until load) and
+  // function (attach_to). The loader turns them into attach_prog_fd + attach_btf_id via
+  // btf::program_function() (ebpf/btf/program_target.hpp). Set both with set_attach_target().
+  int attach_prog_fd = -1;
+  void set_attach_target(int prog_fd, std::string function) {
+    attach_prog_fd = prog_fd;
+    attach_to = std::move(function);
+  }
 
   std::string license;         // copied from the object's license section
   std::uint32_t kernel_version = 0;
@@ -121,6 +130,12 @@ struct DatasecLayout {
   std::vector<std::pair<std::string, std::uint64_t>> symbols;  // name -> offset in the section
 };
 
+// The CO-RE outcome of one function (program or subprogram) against a target BTF.
+struct CoreFunctionReport {
+  std::string function;
+  btf::core::Report report;  // relocations applied, and those poisoned with the reason
+};
+
 struct ObjectSpec {
   std::string license;
   std::uint32_t kernel_version = 0;
@@ -144,6 +159,9 @@ struct ObjectSpec {
   const ProgramSpec* function(std::string_view name) const noexcept;
 
   std::size_t core_relocation_count() const noexcept;
+  // Runs CO-RE for every function with relocations against `target` (e.g. Btf::load_vmlinux()) on copies of
+  // its instructions: what load() relocates and what it poisons, and why. Errors only for malformed input.
+  Result<std::vector<CoreFunctionReport>> core_report(const btf::Btf& target) const;
 };
 
 }  // namespace ebpf

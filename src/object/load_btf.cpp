@@ -79,4 +79,19 @@ Result<std::vector<std::byte>> kernel_ready_btf(const ObjectSpec& spec) {
   return blob;
 }
 
+Result<Fd> load_object_btf(const ObjectSpec& spec) {
+  if (!spec.btf) return Error(Errc::not_found, "BPF_BTF_LOAD", "the object has no .BTF section");
+  auto blob = EBPF_TRY(kernel_ready_btf(spec));
+  auto fixed = EBPF_TRY(btf::Btf::parse(blob));
+  auto fd = fixed.load_into_kernel();  // on refusal, retried once with a log that the error keeps
+  if (!fd) return Error(fd.error()).context("object BTF");
+  return fd;
+}
+
 }  // namespace ebpf::detail
+
+namespace ebpf {
+
+const Error* Object::btf_error() const noexcept { return state_->btf_error ? &*state_->btf_error : nullptr; }
+
+}  // namespace ebpf

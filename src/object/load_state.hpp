@@ -16,6 +16,7 @@ struct Object::State {
   std::optional<btf::Btf> kernel_btf_storage;
   const btf::Btf* kernel_btf = nullptr;
   Fd btf_fd;                                      // the object's BTF in the kernel (invalid when not loaded)
+  std::optional<Error> btf_error;                 // why the kernel refused the object's BTF (load went on without)
   std::map<std::string, Map, std::less<>> maps;   // by spec name
   std::map<std::string, Program, std::less<>> programs;
   std::map<std::string, Error, std::less<>> program_errors;
@@ -26,6 +27,8 @@ namespace detail {
 
 // load_btf.cpp: the object's BTF with DATASEC sizes/offsets and extern linkages fixed for the kernel.
 Result<std::vector<std::byte>> kernel_ready_btf(const ObjectSpec& spec);
+// The fixed-up BTF loaded into the kernel; on refusal the error carries the kernel's BTF log.
+Result<Fd> load_object_btf(const ObjectSpec& spec);
 // load_maps.cpp
 Result<void> create_maps(Object::State& st, const ObjectLoadOptions& options);
 Result<void> fill_map_slots(Object::State& st);

@@ -255,7 +255,7 @@ Result<void> SpecParser::read_data_section(const elf::Section& section) {
 
 Result<void> SpecParser::read_kconfig_externs() {
   // BTF says which externs are Kconfig values (.kconfig) and which kernel symbols (.ksyms).
-  std::map<std::string, std::uint32_t, std::less<>> kconfig_sizes;
+  std::map<std::string, std::pair<std::uint32_t, btf::TypeId>, std::less<>> kconfig_types;  // size, VAR's type
   if (spec.btf) {
     for (auto [sec, is_kconfig] : {std::pair{".kconfig", true}, std::pair{".ksyms", false}}) {
       auto ds = spec.btf->find(sec, btf::Kind::datasec);
@@ -265,7 +265,7 @@ Result<void> SpecParser::read_kconfig_externs() {
         btf_externs[std::string(t.name())] = is_kconfig;
         if (is_kconfig && t.kind() == btf::Kind::var) {
           auto size = spec.btf->resolve_size(t.ref());
-          kconfig_sizes[std::string(t.name())] = size ? *size : 8;
+          kconfig_types[std::string(t.name())] = {size ? *size : 8, t.ref()};
         }
       }
     }
@@ -285,12 +285,13 @@ Result<void> SpecParser::read_kconfig_externs() {
     bool is_kconfig = it != btf_externs.end() ? it->second
                                               : (sym.name.starts_with("CONFIG_") || sym.name.starts_with("LINUX_"));
     if (!is_kconfig || kconfig_offsets.contains(sym.name)) continue;
-    auto size_it = kconfig_sizes.find(sym.name);
-    std::uint64_t size = size_it != kconfig_sizes.end() ? size_it->second : 8;
+    auto type_it = kconfig_types.find(sym.name);
+    std::uint64_t size = type_it != kconfig_types.end() ? type_it->second.first : 8;
+    btf::TypeId type = type_it != kconfig_types.end() ? type_it->second.second : 0;
     std::uint64_t align = std::min<std::uint64_t>(std::bit_ceil(std::max<std::uint64_t>(size, 1)), 8);
     offset = (offset + align - 1) / align * align;
     kconfig_offsets[std::string(sym.name)] = offset;
-    def.variables.push_back({std::string(sym.name), offset, size, 0, true, sym.bind == elf::kStbWeak});
+    def.variables.push_back({std::string(sym.name), offset, size, type, true, sym.bind == elf::kStbWeak});
     offset += size;
   }
   if (def.variables.empty()) return ok();
