@@ -42,6 +42,9 @@ Result<bool> match_spec(const Spec& local, const Btf& target, TypeId cand, Reloc
 // libbpf-documented compatibility relations.
 Result<bool> fields_compatible(const Btf& local, TypeId lid, const Btf& target, TypeId tid);
 Result<bool> types_compatible(const Btf& local, TypeId lid, const Btf& target, TypeId tid, int depth = 0);
-Result<bool> types_match(const Btf& local, TypeId lid, const Btf& target, TypeId tid, int depth = 0);
+// behind_ptr: struct/union reached through a pointer match by name and kind only (as libbpf does), which
+// also keeps self-referencing types (list_head's next/prev) from recursing forever.
+Result<bool> types_match(const Btf& local, TypeId lid, const Btf& target, TypeId tid, int depth = 0,
+                         bool behind_ptr = false);
 
 }  // namespace ebpf::btf::core::detail

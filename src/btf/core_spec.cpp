@@ -293,7 +293,7 @@ Result<bool> types_compatible(const Btf& local, TypeId lid, const Btf& target, T
   return bad("type nesting deeper than 32 comparing local [" + std::to_string(lid) + "]");
 }
 
-Result<bool> types_match(const Btf& local, TypeId lid, const Btf& target, TypeId tid, int depth) {
+Result<bool> types_match(const Btf& local, TypeId lid, const Btf& target, TypeId tid, int depth, bool behind_ptr) {
   EBPF_TRY(spend(depth, lid));
   if (depth > kMaxDepth) return bad("type nesting deeper than 32 comparing local [" + std::to_string(lid) + "]");
   Type l = EBPF_TRY(local.skip_modifiers(lid));
@@ -323,7 +323,7 @@ Result<bool> types_match(const Btf& local, TypeId lid, const Btf& target, TypeId
       return true;
     }
     case Kind::ptr:
-      return types_match(local, l.ref(), target, t.ref(), depth + 1);
+      return types_match(local, l.ref(), target, t.ref(), depth + 1, true);
     case Kind::array:
       return l.array().nelems == t.array().nelems &&
              types_match(local, l.array().elem_type, target, t.array().elem_type, depth + 1);
@@ -335,6 +335,7 @@ Result<bool> types_match(const Btf& local, TypeId lid, const Btf& target, TypeId
     }
     case Kind::struct_: case Kind::union_: {
       if (l.kind() != t.kind()) return false;
+      if (behind_ptr) return true;
       for (std::uint32_t i = 0; i < l.vlen(); ++i) {
         Member lm = l.member(i);
         bool found = false;
