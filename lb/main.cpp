@@ -1,19 +1,22 @@
-// ebpf-lb: XDP/TC layer-4 load balancer. This build validates the configuration (--check) or runs the
-// control plane: creates the data-path maps, fills them, health-checks backends and serves the admin API
-// (SIGHUP reloads, SIGINT/SIGTERM stop). Attaching the BPF programs comes with the assembler.
+// ebpf-lb: XDP/TC layer-4 load balancer.
+//   ebpf-lb --config lb.yaml             run: maps, XDP + TC programs, health checks, admin API, events
+//   ebpf-lb --interface eth0 --vip 10.0.0.100:80 --backend 10.0.1.1:8080 --backend 10.0.1.2:8080
+//   ebpf-lb --check --config lb.yaml     validate and print the resolved configuration, Maglev statistics
+//   ebpf-lb demo [--duration 20]         self-contained demonstration in network namespaces
+// Signals: SIGHUP reloads (so does a change of the configuration file), SIGTERM/SIGINT stop cleanly —
+// programs detached, pins removed, unless --keep-pins (for an upgrade: the next start adopts them).
 #include <CLI/CLI.hpp>
 #include <signal.h>
 
 #include <cstdio>
 #include <iostream>
 
-#include "lb/control/api.hpp"
-#include "lb/control/control_plane.hpp"
-
 #include "lb/control/config.hpp"
 #include "lb/control/log.hpp"
 #include "lb/control/maglev.hpp"
 #include "lb/control/tables.hpp"
+#include "lb/dataplane/daemon.hpp"
+#include "lb/demo/demo.hpp"
 
 namespace {
 
@@ -38,46 +41,59 @@ int print_maglev_stats(const lb::Config& config) {
   return 0;
 }
 
-// Runs the control plane until SIGINT/SIGTERM; SIGHUP reloads the configuration file.
-int run(lb::Config config, lb::CliOverrides overrides, lb::Logger& log) {
-  // Block the signals before any thread starts so only sigwait() below receives them.
+struct RunFlags {
+  bool keep_pins = false;
+  bool clean = false;
+  bool no_attach = false;
+  bool netlink = false;
+  std::string xdp_mode = "auto";
+};
+
+ebpf::Result<ebpf::XdpMode> xdp_mode_from(const std::string& text) {
+  if (text == "auto") return ebpf::XdpMode::unspecified;
+  if (text == "generic") return ebpf::XdpMode::generic;
+  if (text == "native") return ebpf::XdpMode::driver;
+  return ebpf::Error::invalid("--xdp-mode", "expected auto, generic or native, got '" + text + "'");
+}
+
+// Runs the balancer until SIGINT/SIGTERM; SIGHUP (or a changed configuration file) reloads.
+int run(lb::Config config, lb::CliOverrides overrides, const RunFlags& flags, lb::Logger& log) {
+  auto mode = xdp_mode_from(flags.xdp_mode);
+  if (!mode) {
+    std::cerr << "ebpf-lb: " << mode.error().message() << "\n";
+    return 1;
+  }
+  if (!flags.no_attach && config.interfaces.ingress.empty()) {
+    std::cerr << "ebpf-lb: no interface: set interfaces.ingress in the configuration or --interface "
+                 "(or --no-attach for the control plane alone)\n";
+    return 1;
+  }
+  // Block the signals before any thread starts so only sigtimedwait() below receives them.
   sigset_t signals;
   sigemptyset(&signals);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, sig);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  const auto admin = config.admin;
   lb::ConfigStore store(std::move(config), std::move(overrides));
-  auto lb = lb::LoadBalancer::create(store, {.log = &log, .start_healthy = true, .version = "0.1.0", .monotonic_ns = {}});
-  if (!lb) {
-    log.error("cannot start the control plane", {{"error", lb.error().to_string()}});
+  auto daemon = lb::Daemon::start(store, {.log = &log, .version = "0.1.0", .attach = !flags.no_attach,
+                                          .adopt = !flags.clean, .keep_pins = flags.keep_pins,
+                                          .force_netlink = flags.netlink, .xdp_mode = *mode});
+  if (!daemon) {
+    log.error("cannot start", {{"error", daemon.error().to_string()}});
     return 1;
   }
-  auto api = lb::AdminServer::start(**lb, {.listen = admin.listen, .token = admin.token, .log = &log});
-  if (!api) {
-    log.error("cannot start the admin API", {{"error", api.error().to_string()}});
-    return 1;
-  }
-  log.info("control plane running (BPF programs not attached: data path pending)",
-           {{"admin", "http://" + admin.listen.address.to_string() + ":" + std::to_string((*api)->port())},
-            {"services", store.current()->services.size()}});
-  const timespec sweep_every{5, 0};
+  const timespec tick{1, 0};
   for (;;) {
-    const int sig = sigtimedwait(&signals, nullptr, &sweep_every);
-    if (sig < 0) {  // timeout: sweep idle flows
-      if (auto swept = (*lb)->sweep_conntrack(); !swept)
-        log.warn("conntrack sweep failed", {{"error", swept.error().to_string()}});
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig < 0) {
+      (*daemon)->tick();
       continue;
     }
     if (sig != SIGHUP) break;
-    auto reloaded = (*lb)->reload();
-    if (reloaded) log.info("reloaded on SIGHUP");
-    else log.error("reload failed, previous configuration kept", {{"error", reloaded.error().to_string()}});
+    (void)(*daemon)->reload("SIGHUP");
   }
   log.info("stopping");
-  (*api)->stop();
-  (*lb)->stop();
-  return 0;
+  return (*daemon)->stop() ? 0 : 1;
 }
 
 }  // namespace
@@ -89,13 +105,26 @@ int main(int argc, char** argv) {
   std::string interface, vip;
   bool verbose = false;
   bool check = false;
+  RunFlags flags;
   app.add_option("-c,--config", config_path, "YAML configuration file")->check(CLI::ExistingFile);
-  app.add_option("-i,--interface", interface, "ingress interface (overrides interfaces.ingress)");
+  app.add_option("-i,--interface", interface, "client-facing interface: XDP ingress and TC egress "
+                                              "(overrides interfaces.ingress and .egress)");
   app.add_option("--vip", vip, "service VIP as ADDR:PORT[/tcp|udp] (defines service 'cli')");
   app.add_option("--backend", overrides.backends, "backend of the --vip service as ADDR:PORT[*WEIGHT] (repeatable)");
   app.add_flag("-v,--verbose", verbose, "debug logging");
   app.add_flag("--check", check, "validate, print the resolved configuration and Maglev statistics, exit");
+  app.add_flag("--keep-pins", flags.keep_pins, "on exit leave programs attached and maps pinned (upgrades)");
+  app.add_flag("--clean", flags.clean, "do not adopt pinned state of a previous (crashed) run: start afresh");
+  app.add_flag("--no-attach", flags.no_attach, "run the control plane without attaching the BPF programs");
+  app.add_flag("--netlink", flags.netlink, "attach with netlink (XDP) and clsact/cls_bpf instead of bpf_links");
+  app.add_option("--xdp-mode", flags.xdp_mode, "auto, generic or native");
+  auto* demo_cmd = app.add_subcommand("demo", "run a self-contained demo in network namespaces (needs root)");
+  int demo_seconds = 20;
+  demo_cmd->add_option("--duration", demo_seconds, "seconds of traffic")->check(CLI::Range(1, 3600));
   CLI11_PARSE(app, argc, argv);
+
+  if (demo_cmd->parsed())
+    return lb::demo::run({.duration = std::chrono::seconds(demo_seconds), .verbose = verbose});
 
   lb::Logger log({.level = verbose ? lb::LogLevel::debug : lb::LogLevel::info, .sink = {}, .now_ms = {}});
   if (!interface.empty()) overrides.interface = interface;
@@ -123,5 +152,5 @@ int main(int argc, char** argv) {
     std::fputs(lb::describe(config).c_str(), stdout);
     return print_maglev_stats(config);
   }
-  return run(std::move(config), std::move(overrides), log);
+  return run(std::move(config), std::move(overrides), flags, log);
 }
