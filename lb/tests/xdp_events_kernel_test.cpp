@@ -1,0 +1,83 @@
+// Flow events of the XDP ingress program: an open event for a new flow and a close event (with the flow's
+// packets and bytes) for an RST, read from the real lb_events ring buffer; none when kEvents is off.
+#include <gtest/gtest.h>
+
+// Packet specs are written with designated initialisers naming only the fields a test sets.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+#include <vector>
+
+#include "ebpf/ringbuf.hpp"
+#include "lb/tests/xdp_fixture.hpp"
+
+namespace lb::test {
+namespace {
+
+using namespace ebpf::packet;
+
+constexpr std::string_view kYaml = R"(
+services:
+  - name: web
+    vip: 10.0.0.100
+    port: 80
+    backends:
+      - { address: 10.0.1.1, port: 8080 }
+)";
+
+std::vector<FlowEvent> drain(ebpf::RingBuffer& ring) {
+  std::vector<FlowEvent> events;
+  auto n = ring.consume<FlowEvent>([&](const FlowEvent& e) { events.push_back(e); }, ebpf::SizeCheck::exact);
+  EXPECT_TRUE(n.has_value()) << n.error().to_string();
+  return events;
+}
+
+TEST(XdpEvents, OpenAndCloseEventsDescribeTheFlow) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto dp, XdpDataPath::create(kYaml));
+  ASSERT_OK_AND_ASSIGN(auto ring, ebpf::RingBuffer::open(dp.maps->find("lb_events")->fd()));
+  const auto client = ip4("192.0.2.1"), vip = ip4("10.0.0.100");
+  auto syn = tcp4(client, 33333, vip, 80, tcp_flags::syn);
+  auto data = tcp4(client, 33333, vip, 80, tcp_flags::ack, "0123456789");
+  auto rst = tcp4(client, 33333, vip, 80, tcp_flags::rst);
+  ASSERT_OK(dp.run(syn));
+  auto open = drain(ring);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].type, static_cast<std::uint8_t>(FlowEventType::kOpen));
+  EXPECT_EQ(open[0].family, kFamilyV4);
+  EXPECT_EQ(open[0].proto, kProtoTcp);
+  EXPECT_EQ(open[0].service_id, dp.service_id("web"));
+  EXPECT_EQ(open[0].backend_id, dp.backend_id("web/10.0.1.1:8080"));
+  EXPECT_EQ(open[0].sport, net16(33333));
+  EXPECT_EQ(open[0].dport, net16(80));
+  EXPECT_EQ(open[0].src, mapped(client));
+  EXPECT_EQ(open[0].dst, mapped(vip));
+  EXPECT_GT(open[0].timestamp_ns, 0u);
+
+  ASSERT_OK(dp.run(data));
+  ASSERT_OK(dp.run(rst));
+  auto close = drain(ring);
+  ASSERT_EQ(close.size(), 1u);
+  EXPECT_EQ(close[0].type, static_cast<std::uint8_t>(FlowEventType::kClose));
+  EXPECT_EQ(close[0].close_reason, static_cast<std::uint8_t>(CloseReason::kRst));
+  EXPECT_EQ(close[0].packets, 3u);
+  EXPECT_EQ(close[0].bytes, syn.size() + data.size() + rst.size());
+  EXPECT_GE(close[0].timestamp_ns, open[0].timestamp_ns);
+}
+
+TEST(XdpEvents, NoEventsWhenTheConfigSwitchIsOff) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto dp, XdpDataPath::create(kYaml));
+  DataPathConfig cfg = dp.tables.datapath;
+  cfg.flags &= ~config_flags::kEvents;
+  const std::uint32_t zero = 0;
+  ASSERT_OK(dp.maps->find("lb_config")->update(bytes_of(zero), bytes_of(cfg)));
+  ASSERT_OK_AND_ASSIGN(auto ring, ebpf::RingBuffer::open(dp.maps->find("lb_events")->fd()));
+  ASSERT_OK(dp.run(tcp4(ip4("192.0.2.1"), 1, ip4("10.0.0.100"), 80, tcp_flags::syn)));
+  EXPECT_EQ(drain(ring).size(), 0u);
+  ASSERT_OK_AND_ASSIGN(auto global, dp.maps->global_counters());
+  EXPECT_EQ(global.ct_created, 1u);
+  EXPECT_EQ(global.events_lost, 0u);
+}
+
+}  // namespace
+}  // namespace lb::test
