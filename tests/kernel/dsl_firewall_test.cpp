@@ -12,7 +12,9 @@
 #include "ebpf/map.hpp"
 #include "ebpf/packet.hpp"
 #include "ebpf/program.hpp"
+#include "ebpf/attach/xdp.hpp"
 #include "support/kernel.hpp"
+#include "support/netns.hpp"
 
 namespace {
 
@@ -142,6 +144,30 @@ TEST_F(DslFirewall, TruncatedFramesGetADefinedVerdict) {
   EXPECT_EQ(dropped, 60u - kIpv4End + 1);
   EXPECT_EQ(counter(fw::kPassed), passed);
   EXPECT_EQ(counter(fw::kDropped), dropped);
+}
+
+// Real traffic: the firewall on the receiving veth (in a private namespace) drops UDP from the blocked sender,
+// lets it through once unblocked, and its counters match what the receiving socket saw.
+TEST_F(DslFirewall, RealVethTrafficFromBlockedAndUnblockedSource) {
+  ASSERT_OK_AND_ASSIGN(auto topo, test::VethTopology::create());
+  ASSERT_OK_AND_ASSIGN(auto netns_fd, topo.right.open());
+  XdpOptions options;
+  options.netns_fd = netns_fd.get();
+  ASSERT_OK_AND_ASSIGN(auto link, attach_xdp(prog_, topo.right_end.ifindex, options));
+  ASSERT_OK_AND_ASSIGN(auto sender, packet::parse_ipv4(topo.left_end.address));
+  ASSERT_OK(blocklist_.update(key_of(sender), 1));
+
+  constexpr int kCount = 20;
+  ASSERT_OK_AND_ASSIGN(auto received, test::udp_exchange(topo.left, topo.right, topo.right_end.address, 4242, kCount));
+  EXPECT_EQ(received, 0);
+  EXPECT_EQ(counter(fw::kDropped), std::uint64_t{kCount});  // only the test's datagrams are IPv4 from the sender
+  const std::uint64_t passed_before = counter(fw::kPassed);  // ARP and IPv6 neighbour traffic
+
+  ASSERT_OK(blocklist_.remove(key_of(sender)));
+  ASSERT_OK_AND_ASSIGN(auto received2, test::udp_exchange(topo.left, topo.right, topo.right_end.address, 4242, kCount));
+  EXPECT_EQ(received2, kCount);
+  EXPECT_EQ(counter(fw::kDropped), std::uint64_t{kCount});
+  EXPECT_GE(counter(fw::kPassed), passed_before + kCount);
 }
 
 TEST(DslFirewallBuild, ProgramNamesItsTwoMaps) {

@@ -11,7 +11,9 @@
 #include "ebpf/map.hpp"
 #include "ebpf/packet.hpp"
 #include "ebpf/program.hpp"
+#include "ebpf/attach/xdp.hpp"
 #include "support/kernel.hpp"
+#include "support/netns.hpp"
 
 namespace {
 
@@ -86,6 +88,30 @@ TEST(DslSeedRateLimiter, EachSourceGetsItsBurstThenDrops) {
   EXPECT_EQ(again.retval, kPass);
   ASSERT_OK_AND_ASSIGN(auto refilled, buckets.lookup(key_of(a)));
   EXPECT_EQ(refilled.nano_tokens, 99 * dsl::kNanoTokensPerToken);
+}
+
+// Real traffic through a veth pair in private namespaces: with burst 5 and 1 token/s, 5 of 20 datagrams sent
+// at once arrive; the counters account for all 20.
+TEST(DslSeedRateLimiter, RealVethTrafficIsLimitedToTheBurst) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto buckets, (HashMap<std::uint32_t, dsl::TokenBucket>::create(test::unique_name("bkt"), 64)));
+  ASSERT_OK_AND_ASSIGN(auto config, ArrayMap<rl::RateLimitConfig>::create(test::unique_name("cfg"), 1));
+  ASSERT_OK_AND_ASSIGN(auto counters, PerCpuArrayMap<std::uint64_t>::create(test::unique_name("cnt"), 2));
+  ASSERT_OK(config.update(0, rl::RateLimitConfig{1, 5}));
+  ASSERT_OK_AND_ASSIGN(auto prog, rl::load({buckets.fd(), config.fd(), counters.fd()}));
+  ASSERT_OK_AND_ASSIGN(auto topo, test::VethTopology::create());
+  ASSERT_OK_AND_ASSIGN(auto netns_fd, topo.right.open());
+  XdpOptions options;
+  options.netns_fd = netns_fd.get();
+  ASSERT_OK_AND_ASSIGN(auto link, attach_xdp(prog, topo.right_end.ifindex, options));
+
+  ASSERT_OK_AND_ASSIGN(auto received, test::udp_exchange(topo.left, topo.right, topo.right_end.address, 4343, 20));
+  EXPECT_EQ(received, 5);
+  ASSERT_OK_AND_ASSIGN(auto dropped, counters.sum(rl::kDropped));
+  EXPECT_EQ(dropped, 15u);
+  ASSERT_OK_AND_ASSIGN(auto sender, packet::parse_ipv4(topo.left_end.address));
+  ASSERT_OK_AND_ASSIGN(auto bucket, buckets.lookup(key_of(sender)));
+  EXPECT_LT(bucket.nano_tokens, dsl::kNanoTokensPerToken);
 }
 
 }  // namespace
