@@ -139,6 +139,11 @@ void parallel_move(Assembler& a, std::vector<Move> moves) {
 }  // namespace
 
 Assembler& call_with(Assembler& a, std::int32_t id, std::initializer_list<Operand> args) {
+  if (args.size() > 5) {
+    // Helpers take at most five arguments. Builder calls cannot fail on their own, so emit a mov to the
+    // non-existent r11: Assembler::finish() then reports an invalid register at this instruction.
+    return a.emit(isa::make(ALU64 | K | static_cast<std::uint8_t>(AluOp::mov), 11, 0, 0, 0));
+  }
   std::vector<Move> moves;
   std::vector<std::pair<Reg, std::int32_t>> immediates;
   std::uint8_t slot = 1;

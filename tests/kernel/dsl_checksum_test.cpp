@@ -201,4 +201,14 @@ TEST(DslChecksumHelpers, CsumDiffArgumentsArriveThroughAParallelMove) {
   EXPECT_EQ(out.retval, expect);
 }
 
+TEST(DslChecksumHelpers, MoreThanFiveHelperArgumentsFailAtFinish) {
+  Assembler a;
+  dsl::call_with(a, helper::csum_diff, {r1, r2, r3, r4, r5, r6});
+  a.exit();
+  auto code = a.finish();
+  ASSERT_FALSE(code.has_value());
+  EXPECT_EQ(code.error().code(), Errc::invalid_argument);
+  EXPECT_NE(code.error().to_string().find("insn 0"), std::string::npos) << code.error().to_string();
+}
+
 }  // namespace

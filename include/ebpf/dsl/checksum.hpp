@@ -99,7 +99,8 @@ Assembler& l4_csum_replace(Assembler& a, Operand skb, Operand offset, Operand fr
 // r0 = checksum difference of the `to` bytes over the `from` bytes (sizes multiples of 4), added to seed.
 Assembler& csum_diff(Assembler& a, Operand from, Operand from_size, Operand to, Operand to_size, Operand seed);
 Assembler& skb_store_bytes(Assembler& a, Operand skb, Operand offset, Operand from, Operand len, Operand flags);
-// Calls helper `id` with up to five operands moved into r1.. in order (the building block of the above).
+// Calls helper `id` with up to five operands moved into r1.. in order (the building block of the above);
+// more than five makes Assembler::finish() fail (invalid register at this instruction).
 Assembler& call_with(Assembler& a, std::int32_t id, std::initializer_list<Operand> args);
 
 }  // namespace ebpf::dsl
