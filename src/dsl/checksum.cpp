@@ -5,17 +5,14 @@
 #include <vector>
 
 #include "ebpf/helpers.hpp"
+#include "local_label.hpp"
 
 namespace ebpf::dsl {
 
 namespace {
 using namespace ebpf::isa;
 
-// A label name unique within the program: a block may be emitted several times into one Assembler, and it
-// always emits an instruction before the next block can start, so its start position tells instances apart.
-std::string local_label(const Assembler& a, const char* what) {
-  return std::string("__dsl_csum_") + what + "_" + std::to_string(a.size());
-}
+using detail::local_label;
 
 // sum = ~HC (the 16-bit checksum at base + off, complemented); with opts.udp jumps to `skip` when HC is 0.
 void load_complemented(Assembler& a, Reg base, std::int16_t off, Reg sum, const CsumOptions& opts,
@@ -52,7 +49,7 @@ Assembler& csum_fold(Assembler& a, Reg sum, Reg tmp) {
 
 Assembler& csum_replace2(Assembler& a, Reg base, std::int16_t off, Reg from, Reg to, const CsumScratch& s,
                          const CsumOptions& opts) {
-  const std::string skip = local_label(a, "r2_skip");
+  const std::string skip = local_label(a, "csum_r2_skip");
   load_complemented(a, base, off, s.sum, opts, skip);
   a.mov(s.tmp, from).xor_(s.tmp, 0xffff).add(s.sum, s.tmp).add(s.sum, to);  // + ~m + m'
   store_complemented(a, base, off, s, opts, skip);
@@ -61,7 +58,7 @@ Assembler& csum_replace2(Assembler& a, Reg base, std::int16_t off, Reg from, Reg
 
 Assembler& csum_replace4(Assembler& a, Reg base, std::int16_t off, Reg from, Reg to, const CsumScratch& s,
                          const CsumOptions& opts) {
-  const std::string skip = local_label(a, "r4_skip");
+  const std::string skip = local_label(a, "csum_r4_skip");
   load_complemented(a, base, off, s.sum, opts, skip);
   // A 32-bit mov/xor zero-extends: tmp = ~from as a 32-bit value, i.e. both 16-bit halves complemented.
   a.mov(WReg{s.tmp.id}, WReg{from.id}).xor_(WReg{s.tmp.id}, -1).add(s.sum, s.tmp).add(s.sum, to);
@@ -71,7 +68,7 @@ Assembler& csum_replace4(Assembler& a, Reg base, std::int16_t off, Reg from, Reg
 
 Assembler& csum_replace16(Assembler& a, Reg base, std::int16_t off, Memory16 from, Memory16 to,
                           const CsumScratch& s, const CsumOptions& opts) {
-  const std::string skip = local_label(a, "r16_skip");
+  const std::string skip = local_label(a, "csum_r16_skip");
   load_complemented(a, base, off, s.sum, opts, skip);
   for (std::int16_t word = 0; word < 16; word += 4) {
     add_complement32(a, s.sum, s.tmp, from.ptr, static_cast<std::int16_t>(from.off + word));

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ebpf/dsl/context.hpp"
+#include "local_label.hpp"
 
 namespace ebpf::dsl {
 
@@ -16,10 +17,7 @@ constexpr std::int16_t kIpv4MinHeader = 20;
 constexpr std::int32_t kEthertypeVlan = 0x8100;
 constexpr std::int32_t kEthertypeQinQ = 0x88a8;
 
-// A label name unique within the program: steps may be used several times in one Assembler.
-std::string local_label(const Assembler& a, const char* what) {
-  return std::string("__dsl_") + what + "_" + std::to_string(a.size());
-}
+using detail::local_label;
 }  // namespace
 
 Assembler& xdp_load_data(Assembler& a, Reg ctx, const PacketRegs& regs) {
