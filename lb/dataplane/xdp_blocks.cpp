@@ -46,14 +46,6 @@ void Emitter::count(std::string_view map, std::int16_t index_slot, Field field, 
   a.label(skip);
 }
 
-void Emitter::count_reg(std::string_view map, std::int16_t index_slot, Field field, Reg value) {
-  const std::string skip = unique("count");
-  lookup(map, index_slot);
-  a.jeq(r0, 0, skip);
-  a.ldx(field.size, r1, r0, field.offset).add(r1, value).stx(field.size, r0, field.offset, r1);
-  a.label(skip);
-}
-
 void Emitter::count_global(Field field) {
   a.st(W, r10, slot::kIndex, 0);
   count("lb_global_stats", slot::kIndex, field, 1);

@@ -83,17 +83,15 @@ class Emitter {
   // r0 = map_update_elem(map, fp + key_slot, fp + value_slot, flags).
   void update(std::string_view map, std::int16_t key_slot, std::int16_t value_slot, std::int32_t flags);
   void remove(std::string_view map, std::int16_t key_slot);
-  // Per-CPU counter += value (a register other than r0..r2, or an immediate) at `field` of element
-  // `index_slot` (a u32 on the stack) of `map`; clobbers r0..r3.
+  // Per-CPU counter += value at `field` of element `index_slot` (a u32 on the stack) of `map`; clobbers r0..r5.
   void count(std::string_view map, std::int16_t index_slot, Field field, std::int32_t value);
-  void count_reg(std::string_view map, std::int16_t index_slot, Field field, Reg value);
   void count_global(Field field);
   // Copies `bytes` (multiple of 8) from fp + from to fp + to through r0.
   void copy_stack(std::int16_t from, std::int16_t to, std::int16_t bytes);
   // Reverse ConntrackKey (backend -> client) at slot::kRevKey from the flow key and slot::kNat.
   void build_reverse_key();
-  // Open or close event to lb_events when lb_config has kEvents; `ct` (r-reg) = forward ConntrackValue* for
-  // close events (packets/bytes), ignored for open. Clobbers r0..r5.
+  // Open or close event to lb_events when lb_config has kEvents; with_counts copies packets/bytes from the
+  // forward ConntrackValue* spilled at slot::kCtPtr (close events). Clobbers r0..r5.
   void emit_event(FlowEventType type, CloseReason reason, bool with_counts);
   // r1 = flow hash (lb/common/flow_hash.hpp) of `words` 8-byte words of the flow key.
   void flow_hash(std::size_t words);
