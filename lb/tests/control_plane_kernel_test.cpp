@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <fstream>
 #include <thread>
 
@@ -203,6 +204,56 @@ TEST(ControlPlane, HealthDrainConnectionsAndReloadReachTheMaps) {
   EXPECT_TRUE(only(live_table(*lb), up));
   api->stop();
   lb->stop();
+}
+
+// Flow events from the data path become JSON log lines naming the backend, and counts by close reason.
+TEST(ControlPlane, FlowEventsAreLoggedAndCounted) {
+  EBPF_REQUIRE_KERNEL();
+  std::vector<std::string> lines;
+  std::mutex lines_mutex;
+  Logger log({.level = LogLevel::info, .sink = [&](std::string_view line) {
+                std::lock_guard lock(lines_mutex);
+                lines.emplace_back(line);
+              }, .now_ms = [] { return std::int64_t{0}; }});
+  ASSERT_OK_AND_ASSIGN(auto config, parse_config(config_text(closed_port(), closed_port()), "ev.yaml"));
+  config.services[0].health_check.type = HealthCheckType::none;
+  ConfigStore store(std::move(config));
+  ASSERT_OK_AND_ASSIGN(auto lb, LoadBalancer::create(store, {.log = &log, .start_healthy = true, .version = "t",
+                                                             .monotonic_ns = {}, .pinning = {}}));
+  const auto up = lb->tables().backend_ids.at("web/up");
+  FlowEvent open;
+  open.type = static_cast<std::uint8_t>(FlowEventType::kOpen);
+  open.family = kFamilyV4;
+  open.proto = kProtoTcp;
+  open.backend_id = up;
+  open.src = parse_ip("192.168.1.5")->addr;
+  open.dst = parse_ip("10.0.0.100")->addr;
+  open.sport = htons(40000);
+  open.dport = htons(80);
+  FlowEvent close = open;
+  close.type = static_cast<std::uint8_t>(FlowEventType::kClose);
+  close.close_reason = static_cast<std::uint8_t>(CloseReason::kRst);
+  close.packets = 12;
+  lb->on_flow_event(open);
+  lb->on_flow_event(close);
+  const auto counts = lb->flow_events();
+  EXPECT_EQ(counts.opened, 1u);
+  EXPECT_EQ(counts.closed, 1u);
+  EXPECT_EQ(counts.closed_rst, 1u);
+  EXPECT_EQ(counts.closed_fin, 0u);
+  lb->stop();
+  std::lock_guard lock(lines_mutex);
+  auto find = [&](std::string_view msg) {
+    for (const auto& l : lines)
+      if (l.find(msg) != std::string::npos) return l;
+    return std::string();
+  };
+  const auto opened = find("\"msg\":\"flow open\"");
+  EXPECT_NE(opened.find("\"client\":\"192.168.1.5:40000\""), std::string::npos) << opened;
+  EXPECT_NE(opened.find("\"backend\":\"web/up\""), std::string::npos) << opened;
+  const auto closed = find("\"msg\":\"flow close\"");
+  EXPECT_NE(closed.find("\"reason\":\"rst\""), std::string::npos) << closed;
+  EXPECT_NE(closed.find("\"packets\":12"), std::string::npos) << closed;
 }
 
 }  // namespace
