@@ -23,9 +23,11 @@ configure-release: deps
 build-release: configure-release
 	cmake --build build/release -j$(JOBS)
 
+# The load balancer demo: client, balancer and three backends in private network namespaces (see lb/README.md).
+DEMO_SECONDS ?= 20
 demo: configure-release
-	cmake --build build/release -j$(JOBS) --target example_demo
-	./build/release/examples/example_demo
+	cmake --build build/release -j$(JOBS) --target ebpf-lb
+	./build/release/lb/ebpf-lb demo --duration $(DEMO_SECONDS)
 
 # Every test (unit + kernel), then each benchmark once as a smoke run, then the fuzzers for a bounded time.
 test: build

@@ -155,14 +155,16 @@ void LoadBalancer::on_health(const HealthEvent& event) {
 
 ebpf::Result<void> LoadBalancer::set_draining(std::uint32_t backend_id, bool draining) {
   std::lock_guard lock(mutex_);
-  auto name = tables_.backend_names.find(backend_id);
-  if (name == tables_.backend_names.end())
+  auto found = tables_.backend_names.find(backend_id);
+  if (found == tables_.backend_names.end())
     return ebpf::Error(ebpf::Errc::not_found, "drain", "no backend with id " + std::to_string(backend_id));
-  const bool before = state_[name->second].draining;
-  state_[name->second].draining = draining;
+  // A copy: rebuild_locked() replaces tables_, which would leave an iterator into it dangling.
+  const std::string name = found->second;
+  const bool before = state_[name].draining;
+  state_[name].draining = draining;
   auto rebuilt = rebuild_locked(config_);
-  if (!rebuilt) state_[name->second].draining = before;
-  else if (options_.log != nullptr) options_.log->info(draining ? "backend drained" : "backend undrained", {{"backend", name->second}});
+  if (!rebuilt) state_[name].draining = before;
+  else if (options_.log != nullptr) options_.log->info(draining ? "backend drained" : "backend undrained", {{"backend", name}});
   return rebuilt;
 }
 
