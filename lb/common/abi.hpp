@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "ebpf/dsl/rate_limit.hpp"
+
 namespace lb {
 
 inline constexpr std::uint8_t kFamilyV4 = 4;
@@ -190,41 +192,19 @@ static_assert(sizeof(PersistValue) == 16 && offsetof(PersistValue, last_seen_ns)
 
 // ---- lb_svc_rate / lb_src_rate: token buckets for new connections ---------------------------------------
 
-// Tokens are kept in nano-tokens (1 token = 1e9) so refilling is elapsed_ns * rate: no division in BPF.
-// Races between CPUs may grant a few extra tokens; the limit is approximate by design.
-struct TokenBucket {
-  std::uint64_t nano_tokens = 0;     // 0
-  std::uint64_t last_refill_ns = 0;  // 8
-};
-static_assert(sizeof(TokenBucket) == 16 && offsetof(TokenBucket, last_refill_ns) == 8);
+// The library's token bucket (ebpf/dsl/rate_limit.hpp): one record layout and one reference algorithm for
+// the BPF block the data path emits and for user space. Tokens are kept in nano-tokens (1 token = 1e9) so
+// refilling is elapsed_ns * rate: no division in BPF. Races between CPUs may grant a few extra tokens; the
+// limit is approximate by design.
+using TokenBucket = ebpf::dsl::TokenBucket;
+using ebpf::dsl::kNanoTokensPerToken;
+using ebpf::dsl::token_bucket_take;
 
 struct SourceRateKey {
   Addr src;                      // 0
   std::uint32_t service_id = 0;  // 16
 };
 static_assert(sizeof(SourceRateKey) == 20 && offsetof(SourceRateKey, service_id) == 16);
-
-inline constexpr std::uint64_t kNanoTokensPerToken = 1'000'000'000ULL;
-
-// The reference algorithm the BPF code mirrors: refill, cap at burst, take one token if available.
-// A fresh bucket (last_refill_ns == 0) starts full. Returns whether the new connection is allowed.
-constexpr bool token_bucket_take(TokenBucket& bucket, std::uint64_t now_ns, std::uint32_t rate,
-                                 std::uint32_t burst) {
-  const std::uint64_t cap = static_cast<std::uint64_t>(burst) * kNanoTokensPerToken;
-  if (bucket.last_refill_ns == 0) {
-    bucket.nano_tokens = cap;
-  } else if (now_ns > bucket.last_refill_ns) {
-    const std::uint64_t elapsed = now_ns - bucket.last_refill_ns;
-    // Cap the elapsed time first so elapsed * rate cannot overflow (a full refill never needs more).
-    const std::uint64_t max_elapsed = rate == 0 ? 0 : cap / rate + 1;
-    const std::uint64_t refill = (elapsed > max_elapsed ? max_elapsed : elapsed) * rate;
-    bucket.nano_tokens = bucket.nano_tokens + refill > cap ? cap : bucket.nano_tokens + refill;
-  }
-  bucket.last_refill_ns = now_ns;
-  if (bucket.nano_tokens < kNanoTokensPerToken) return false;
-  bucket.nano_tokens -= kNanoTokensPerToken;
-  return true;
-}
 
 // ---- lb_svc_stats / lb_be_stats / lb_global_stats: per-CPU counters -------------------------------
 
