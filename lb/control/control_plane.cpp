@@ -142,12 +142,14 @@ ebpf::Result<void> LoadBalancer::update_health_targets_locked() {
 
 void LoadBalancer::on_health(const HealthEvent& event) {
   std::lock_guard lock(mutex_);
-  auto name = tables_.backend_names.find(event.id);
-  if (name == tables_.backend_names.end()) return;  // removed by a reload meanwhile
-  state_[name->second].healthy = event.healthy;
+  auto found = tables_.backend_names.find(event.id);
+  if (found == tables_.backend_names.end()) return;  // removed by a reload meanwhile
+  // A copy: rebuild_locked() replaces tables_, which would leave an iterator into it dangling.
+  const std::string name = found->second;
+  state_[name].healthy = event.healthy;
   auto rebuilt = rebuild_locked(config_);
   if (options_.log != nullptr) {
-    options_.log->info("backend health changed", {{"backend", name->second}, {"healthy", event.healthy},
+    options_.log->info("backend health changed", {{"backend", name}, {"healthy", event.healthy},
                                                   {"consecutive", event.consecutive}, {"reason", event.reason}});
     if (!rebuilt) options_.log->error("applying health change failed", {{"error", rebuilt.error().to_string()}});
   }
