@@ -14,15 +14,10 @@ namespace lb {
 namespace {
 
 template <class T>
-std::span<const std::byte> bytes_of(const T& value) {
-  return std::as_bytes(std::span<const T, 1>(&value, 1));
-}
-
-template <class T>
 ebpf::Result<T> sum_lookup(const ebpf::Map& map, std::uint32_t key) {
   const std::size_t stride = (sizeof(T) + 7) / 8 * 8;
   std::vector<std::byte> buffer(map.value_buffer_size());
-  EBPF_TRY(map.lookup(bytes_of(key), buffer));
+  EBPF_TRY(map.lookup(ebpf::as_bytes_of(key), buffer));
   std::vector<T> per_cpu(buffer.size() / stride);
   for (std::size_t cpu = 0; cpu < per_cpu.size(); ++cpu) std::memcpy(&per_cpu[cpu], buffer.data() + cpu * stride, sizeof(T));
   return sum_per_cpu(std::span<const T>(per_cpu));
@@ -32,12 +27,12 @@ template <class K, class V>
 std::vector<std::vector<std::byte>> stale_keys(const std::vector<std::pair<K, V>>& before, const std::vector<std::pair<K, V>>& after) {
   std::set<std::vector<std::byte>> live;
   for (const auto& [k, v] : after) {
-    auto b = bytes_of(k);
+    auto b = ebpf::as_bytes_of(k);
     live.emplace(b.begin(), b.end());
   }
   std::vector<std::vector<std::byte>> stale;
   for (const auto& [k, v] : before) {
-    auto b = bytes_of(k);
+    auto b = ebpf::as_bytes_of(k);
     std::vector<std::byte> key(b.begin(), b.end());
     if (!live.contains(key)) stale.push_back(std::move(key));
   }
@@ -145,7 +140,7 @@ ebpf::Result<std::vector<K>> all_keys(const ebpf::Map& map) {
   std::vector<K> keys;
   K key{}, next{};
   for (bool first = true;; first = false) {
-    auto step = map.get_next_key(first ? std::span<const std::byte>() : bytes_of(key),
+    auto step = map.get_next_key(first ? std::span<const std::byte>() : ebpf::as_bytes_of(key),
                                  std::as_writable_bytes(std::span<K, 1>(&next, 1)));
     if (!step) {
       if (step.error().code() == ebpf::Errc::key_not_found) return keys;
@@ -160,12 +155,12 @@ template <class K, class V>
 ebpf::Result<std::uint64_t> remove_unlisted(ebpf::Map& map, const std::vector<std::pair<K, V>>& wanted) {
   std::set<std::vector<std::byte>> live;
   for (const auto& [k, v] : wanted) {
-    auto b = bytes_of(k);
+    auto b = ebpf::as_bytes_of(k);
     live.emplace(b.begin(), b.end());
   }
   std::uint64_t removed = 0;
   for (const auto& key : EBPF_TRY(all_keys<K>(map))) {
-    auto b = bytes_of(key);
+    auto b = ebpf::as_bytes_of(key);
     if (live.contains(std::vector<std::byte>(b.begin(), b.end()))) continue;
     auto r = map.remove(b);
     if (r) ++removed;
@@ -191,7 +186,7 @@ ebpf::Result<void> DataPathMaps::apply(const CompiledTables& next, const Compile
   auto& maglev = maps_.at("lb_maglev");
   auto& services = maps_.at("lb_services");
   auto& routes = maps_.at("lb_src_routes");
-  for (const auto& [id, value] : next.backends) EBPF_TRY(backends.update(bytes_of(id), bytes_of(value)));
+  for (const auto& [id, value] : next.backends) EBPF_TRY(backends.update(ebpf::as_bytes_of(id), ebpf::as_bytes_of(value)));
   for (const auto& table : next.maglev_tables) {
     if (table.slots.empty()) continue;
     if (table.offset + table.slots.size() > maglev.max_entries())
@@ -205,11 +200,11 @@ ebpf::Result<void> DataPathMaps::apply(const CompiledTables& next, const Compile
       return ebpf::Error::from_errno(EIO, "BPF_MAP_UPDATE_BATCH", "lb_maglev: " + std::to_string(done) + " of " + std::to_string(keys.size()));
   }
   // The switch: each update replaces one element atomically for the data path.
-  for (const auto& [key, value] : next.source_routes) EBPF_TRY(routes.update(bytes_of(key), bytes_of(value)));
-  for (const auto& [key, value] : next.services) EBPF_TRY(services.update(bytes_of(key), bytes_of(value)));
+  for (const auto& [key, value] : next.source_routes) EBPF_TRY(routes.update(ebpf::as_bytes_of(key), ebpf::as_bytes_of(value)));
+  for (const auto& [key, value] : next.services) EBPF_TRY(services.update(ebpf::as_bytes_of(key), ebpf::as_bytes_of(value)));
   auto& config = maps_.at("lb_config");
   const std::uint32_t zero = 0;
-  EBPF_TRY(config.update(bytes_of(zero), bytes_of(next.datapath)));
+  EBPF_TRY(config.update(ebpf::as_bytes_of(zero), ebpf::as_bytes_of(next.datapath)));
   if (previous == nullptr) return ebpf::ok();
   for (const auto& key : stale_keys(previous->services, next.services)) {
     auto removed = services.remove(key);
@@ -223,7 +218,7 @@ ebpf::Result<void> DataPathMaps::apply(const CompiledTables& next, const Compile
   std::set<std::uint32_t> live;
   for (const auto& [id, v] : next.backends) live.insert(id);
   for (const auto& [id, v] : previous->backends)
-    if (!live.contains(id)) EBPF_TRY(backends.update(bytes_of(id), bytes_of(BackendValue{})));
+    if (!live.contains(id)) EBPF_TRY(backends.update(ebpf::as_bytes_of(id), ebpf::as_bytes_of(BackendValue{})));
   return ebpf::ok();
 }
 
@@ -244,7 +239,7 @@ ebpf::Result<void> DataPathMaps::for_each_conntrack(
   ConntrackValue value;
   bool first = true;
   while (true) {
-    auto step = ct.get_next_key(first ? std::span<const std::byte>() : bytes_of(key),
+    auto step = ct.get_next_key(first ? std::span<const std::byte>() : ebpf::as_bytes_of(key),
                                 std::as_writable_bytes(std::span<ConntrackKey, 1>(&next, 1)));
     if (!step) {
       if (step.error().code() == ebpf::Errc::key_not_found) return ebpf::ok();
@@ -252,7 +247,7 @@ ebpf::Result<void> DataPathMaps::for_each_conntrack(
     }
     first = false;
     key = next;
-    auto found = ct.lookup(bytes_of(key), std::as_writable_bytes(std::span<ConntrackValue, 1>(&value, 1)));
+    auto found = ct.lookup(ebpf::as_bytes_of(key), std::as_writable_bytes(std::span<ConntrackValue, 1>(&value, 1)));
     if (!found) {
       if (found.error().code() == ebpf::Errc::key_not_found) continue;
       return found;
@@ -264,7 +259,7 @@ ebpf::Result<void> DataPathMaps::for_each_conntrack(
 ebpf::Result<std::uint64_t> DataPathMaps::sweep_conntrack(std::uint64_t now_ns) {
   DataPathConfig config;
   const std::uint32_t zero = 0;
-  EBPF_TRY(maps_.at("lb_config").lookup(bytes_of(zero), std::as_writable_bytes(std::span<DataPathConfig, 1>(&config, 1))));
+  EBPF_TRY(maps_.at("lb_config").lookup(ebpf::as_bytes_of(zero), std::as_writable_bytes(std::span<DataPathConfig, 1>(&config, 1))));
   // Collect first, delete after: deleting while walking with get_next_key restarts the walk.
   std::vector<ConntrackKey> expired;
   EBPF_TRY(for_each_conntrack([&](const ConntrackKey& k, const ConntrackValue& v) {
@@ -273,7 +268,7 @@ ebpf::Result<std::uint64_t> DataPathMaps::sweep_conntrack(std::uint64_t now_ns) 
   std::uint64_t deleted = 0;
   auto& ct = maps_.at("lb_conntrack");
   for (const auto& k : expired) {
-    auto removed = ct.remove(bytes_of(k));
+    auto removed = ct.remove(ebpf::as_bytes_of(k));
     if (removed) ++deleted;
     else if (removed.error().code() != ebpf::Errc::key_not_found) return removed.error();
   }

@@ -36,15 +36,6 @@ services:
       - { address: "2001:db8:1::1", port: 8443 }
 )";
 
-template <class T>
-std::span<const std::byte> bytes_of(const T& v) {
-  return std::as_bytes(std::span<const T, 1>(&v, 1));
-}
-template <class T>
-std::span<std::byte> writable_bytes_of(T& v) {
-  return std::as_writable_bytes(std::span<T, 1>(&v, 1));
-}
-
 TEST(DataPathMaps, CatalogueMapsLoadAndAnswerLikeTheDataPath) {
   EBPF_REQUIRE_KERNEL();
   ASSERT_OK_AND_ASSIGN(auto config, parse_config(kYaml, "k.yaml"));
@@ -67,11 +58,11 @@ TEST(DataPathMaps, CatalogueMapsLoadAndAnswerLikeTheDataPath) {
   key.proto = kProtoTcp;
   key.family = kFamilyV4;
   ServiceValue value;
-  ASSERT_OK(maps.find("lb_services")->lookup(bytes_of(key), writable_bytes_of(value)));
+  ASSERT_OK(maps.find("lb_services")->lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(value)));
   EXPECT_EQ(value.maglev_size, 1009u);
   EXPECT_EQ(value.backend_count, 2u);
   key.proto = kProtoUdp;
-  auto missing = maps.find("lb_services")->lookup(bytes_of(key), writable_bytes_of(value));
+  auto missing = maps.find("lb_services")->lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(value));
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ebpf::Errc::key_not_found);
 
@@ -79,7 +70,7 @@ TEST(DataPathMaps, CatalogueMapsLoadAndAnswerLikeTheDataPath) {
   auto route_for = [&](std::uint32_t service, std::string_view client) -> std::optional<SourceRouteValue> {
     SourceRouteValue rv;
     auto k = make_source_lookup_key(service, *parse_ip(client));
-    if (!maps.find("lb_src_routes")->lookup(bytes_of(k), writable_bytes_of(rv))) return std::nullopt;
+    if (!maps.find("lb_src_routes")->lookup(ebpf::as_bytes_of(k), ebpf::as_writable_bytes_of(rv))) return std::nullopt;
     return rv;
   };
   const auto eu = route_for(0, "192.168.200.9");
@@ -96,12 +87,12 @@ TEST(DataPathMaps, CatalogueMapsLoadAndAnswerLikeTheDataPath) {
   // Maglev slots read back from the kernel equal the built table, at the service's offset.
   for (std::uint32_t i : {0U, 1U, 500U, 1008U}) {
     std::uint32_t index = value.maglev_offset + i, backend = 0;
-    ASSERT_OK(maps.find("lb_maglev")->lookup(bytes_of(index), writable_bytes_of(backend)));
+    ASSERT_OK(maps.find("lb_maglev")->lookup(ebpf::as_bytes_of(index), ebpf::as_writable_bytes_of(backend)));
     EXPECT_EQ(backend, tables.maglev_tables[0].slots[i]);
   }
   BackendValue be;
   const std::uint32_t be_id = tables.maglev_tables[0].slots[0];
-  ASSERT_OK(maps.find("lb_backends")->lookup(bytes_of(be_id), writable_bytes_of(be)));
+  ASSERT_OK(maps.find("lb_backends")->lookup(ebpf::as_bytes_of(be_id), ebpf::as_writable_bytes_of(be)));
   EXPECT_EQ(be.flags, backend_flags::kInUse);
   EXPECT_EQ(be.port, htons(8080));
 
@@ -130,25 +121,25 @@ TEST(DataPathMaps, ReloadSwitchesTablesAndRemovesStaleEntries) {
   ASSERT_OK(maps.apply(second, &first));
 
   ServiceValue value;
-  ASSERT_OK(maps.find("lb_services")->lookup(bytes_of(second.services[0].first), writable_bytes_of(value)));
+  ASSERT_OK(maps.find("lb_services")->lookup(ebpf::as_bytes_of(second.services[0].first), ebpf::as_writable_bytes_of(value)));
   EXPECT_EQ(value.maglev_offset, 1009u);  // switched to the other half
   EXPECT_EQ(value.backend_count, 1u);
-  auto gone = maps.find("lb_services")->lookup(bytes_of(first.services[1].first), writable_bytes_of(value));
+  auto gone = maps.find("lb_services")->lookup(ebpf::as_bytes_of(first.services[1].first), ebpf::as_writable_bytes_of(value));
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code(), ebpf::Errc::key_not_found);
   SourceRouteValue rv;
   auto narrow = make_source_lookup_key(0, *parse_ip("192.168.7.9"));
-  ASSERT_OK(maps.find("lb_src_routes")->lookup(bytes_of(narrow), writable_bytes_of(rv)));
+  ASSERT_OK(maps.find("lb_src_routes")->lookup(ebpf::as_bytes_of(narrow), ebpf::as_writable_bytes_of(rv)));
   EXPECT_EQ(rv.group_id, 1u);  // now only the /16 eu route matches
   BackendValue be;
   const std::uint32_t removed = first.backend_ids.at("web/10.0.1.2:8080");
-  ASSERT_OK(maps.find("lb_backends")->lookup(bytes_of(removed), writable_bytes_of(be)));
+  ASSERT_OK(maps.find("lb_backends")->lookup(ebpf::as_bytes_of(removed), ebpf::as_writable_bytes_of(be)));
   EXPECT_EQ(be.flags, 0);  // slot no longer in use
   // Every slot of the new region names the surviving default backend.
   const std::uint32_t survivor = first.backend_ids.at("web/10.0.1.1:8080");
   for (std::uint32_t i = 0; i < 1009; i += 97) {
     std::uint32_t index = 1009 + i, backend = 0;
-    ASSERT_OK(maps.find("lb_maglev")->lookup(bytes_of(index), writable_bytes_of(backend)));
+    ASSERT_OK(maps.find("lb_maglev")->lookup(ebpf::as_bytes_of(index), ebpf::as_writable_bytes_of(backend)));
     EXPECT_EQ(backend, survivor);
   }
 }
@@ -168,14 +159,14 @@ TEST(DataPathMaps, PinnedMapsAreAdoptedWhenCompatibleAndReplacedOtherwise) {
     ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, 4096, {.dir = dir.path(), .adopt = true}));
     for (const auto& origin : maps.origins()) EXPECT_FALSE(origin.adopted) << origin.name;
     EXPECT_EQ(dir.entries(), kMaps.size());
-    ASSERT_OK(maps.find("lb_conntrack")->update(bytes_of(key), bytes_of(value)));
+    ASSERT_OK(maps.find("lb_conntrack")->update(ebpf::as_bytes_of(key), ebpf::as_bytes_of(value)));
   }
   // A second "process": every map comes back from its pin, the flow with it.
   {
     ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, 4096, {.dir = dir.path(), .adopt = true}));
     for (const auto& origin : maps.origins()) EXPECT_TRUE(origin.adopted) << origin.name << ": " << origin.reason;
     ConntrackValue read;
-    ASSERT_OK(maps.find("lb_conntrack")->lookup(bytes_of(key), writable_bytes_of(read)));
+    ASSERT_OK(maps.find("lb_conntrack")->lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(read)));
     EXPECT_EQ(read.backend_id, 7u);
     EXPECT_EQ(read.packets, 42u);
   }
@@ -193,7 +184,7 @@ TEST(DataPathMaps, PinnedMapsAreAdoptedWhenCompatibleAndReplacedOtherwise) {
     }
     EXPECT_EQ(maps.find("lb_conntrack")->max_entries(), 8192u);
     ConntrackValue read;
-    auto missing = maps.find("lb_conntrack")->lookup(bytes_of(key), writable_bytes_of(read));
+    auto missing = maps.find("lb_conntrack")->lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(read));
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().code(), ebpf::Errc::key_not_found);
     ASSERT_OK_AND_ASSIGN(auto reopened, ebpf::Map::open_pinned(dir.path() + "/lb_conntrack"));
@@ -222,8 +213,8 @@ TEST(DataPathMaps, PruneRemovesServicesAndRoutesOfAnOlderConfiguration) {
   ASSERT_OK_AND_ASSIGN(auto removed, maps.prune(tables));
   EXPECT_EQ(removed, 2u);
   ServiceValue sv;
-  EXPECT_FALSE(maps.find("lb_services")->lookup(bytes_of(old_tables.services[1].first), writable_bytes_of(sv)));
-  EXPECT_OK(maps.find("lb_services")->lookup(bytes_of(old_tables.services[0].first), writable_bytes_of(sv)));
+  EXPECT_FALSE(maps.find("lb_services")->lookup(ebpf::as_bytes_of(old_tables.services[1].first), ebpf::as_writable_bytes_of(sv)));
+  EXPECT_OK(maps.find("lb_services")->lookup(ebpf::as_bytes_of(old_tables.services[0].first), ebpf::as_writable_bytes_of(sv)));
   ASSERT_OK_AND_ASSIGN(auto again, maps.prune(tables));
   EXPECT_EQ(again, 0u);
 }

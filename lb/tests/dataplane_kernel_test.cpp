@@ -15,6 +15,7 @@
 
 #include "ebpf/attach/tc.hpp"
 #include "ebpf/attach/xdp.hpp"
+#include "ebpf/map.hpp"
 #include "support/kernel.hpp"
 #include "support/netns.hpp"
 
@@ -24,11 +25,6 @@ namespace {
 using ebpf::test::NetnsScope;
 using ebpf::test::VethTopology;
 using namespace ebpf::isa;
-
-template <class T>
-std::span<const std::byte> bytes_of(const T& v) {
-  return std::as_bytes(std::span<const T, 1>(&v, 1));
-}
 
 Config small_config() {
   return *parse_config(R"(
@@ -116,7 +112,7 @@ TEST(DataPlane, ReplyLeavingTowardTheClientArrivesFromTheVip) {
   const ConntrackKey reverse{parse_ip("10.11.0.1")->addr, parse_ip("10.11.0.2")->addr, htons(5000), htons(6000),
                              kProtoUdp, kFamilyV4, 0};
   const ConntrackValue vip{parse_ip("10.0.0.100")->addr, htons(80), 0, ct_flags::kReverse, backend, 0, 0, 1, 1, 0, 0};
-  ASSERT_OK(maps.find("lb_conntrack")->update(bytes_of(reverse), bytes_of(vip)));
+  ASSERT_OK(maps.find("lb_conntrack")->update(ebpf::as_bytes_of(reverse), ebpf::as_bytes_of(vip)));
 
   Socket server;
   ASSERT_TRUE(bind_udp(server, "10.11.0.1", 5000)) << std::strerror(errno);

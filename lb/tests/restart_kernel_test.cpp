@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include "ebpf/map.hpp"
 #include "ebpf/attach/tc.hpp"
 #include "ebpf/attach/xdp.hpp"
 #include "lb/control/control_plane.hpp"
@@ -20,15 +21,6 @@ namespace {
 
 using ebpf::test::NetnsScope;
 using ebpf::test::VethTopology;
-
-template <class T>
-std::span<const std::byte> bytes_of(const T& v) {
-  return std::as_bytes(std::span<const T, 1>(&v, 1));
-}
-template <class T>
-std::span<std::byte> writable_bytes_of(T& v) {
-  return std::as_writable_bytes(std::span<T, 1>(&v, 1));
-}
 
 Config make_config(const std::string& interface, const std::string& pin_dir) {
   auto config = parse_config(R"(
@@ -101,7 +93,7 @@ TEST_P(Restart, MapsAreAdoptedAndProgramsSwappedWithoutADetachWindow) {
     EXPECT_EQ(tc1.mechanism, netlink ? ebpf::AttachMechanism::tc_filter : ebpf::AttachMechanism::bpf_link);
     EXPECT_EQ(first.lb->status().data_path_attached, false);  // main sets it; here only the plane runs
     ConntrackValue live{parse_ip("10.11.0.2")->addr, htons(8080), 2, 0, 0, 0, 0, 1, 1, 7, 700};
-    ASSERT_OK(first.lb->maps().find("lb_conntrack")->update(bytes_of(kLiveFlow), bytes_of(live)));
+    ASSERT_OK(first.lb->maps().find("lb_conntrack")->update(ebpf::as_bytes_of(kLiveFlow), ebpf::as_bytes_of(live)));
     ASSERT_OK(first.plane->shutdown(/*keep_pins=*/true));
   }
   // No process: the old programs are still attached and the pins are there.
@@ -113,7 +105,7 @@ TEST_P(Restart, MapsAreAdoptedAndProgramsSwappedWithoutADetachWindow) {
   ASSERT_OK_AND_ASSIGN(auto second, start(config, netlink));
   EXPECT_TRUE(second.lb->maps().adopted("lb_conntrack"));
   ConntrackValue value;
-  ASSERT_OK(second.lb->maps().find("lb_conntrack")->lookup(bytes_of(kLiveFlow), writable_bytes_of(value)));
+  ASSERT_OK(second.lb->maps().find("lb_conntrack")->lookup(ebpf::as_bytes_of(kLiveFlow), ebpf::as_writable_bytes_of(value)));
   EXPECT_EQ(value.packets, 7u);
   const auto& xdp2 = second.plane->xdp();
   const auto& tc2 = second.plane->tc();
@@ -152,7 +144,7 @@ TEST(RestartClean, AdoptFalseStartsFreshAndRemovesLinksOfOtherInterfaces) {
   {
     ASSERT_OK_AND_ASSIGN(auto first, start(config, false));
     old_link = first.plane->xdp().link_id;
-    ASSERT_OK(first.lb->maps().find("lb_conntrack")->update(bytes_of(kLiveFlow), bytes_of(ConntrackValue{})));
+    ASSERT_OK(first.lb->maps().find("lb_conntrack")->update(ebpf::as_bytes_of(kLiveFlow), ebpf::as_bytes_of(ConntrackValue{})));
     // Crash: no shutdown at all; the destructor leaves pinned state for the next run.
   }
   ConfigStore store(config);
@@ -160,7 +152,7 @@ TEST(RestartClean, AdoptFalseStartsFreshAndRemovesLinksOfOtherInterfaces) {
                                                              .monotonic_ns = {}, .pinning = {dir.path(), false}}));
   EXPECT_FALSE(lb->maps().adopted("lb_conntrack"));
   ConntrackValue value;
-  EXPECT_FALSE(lb->maps().find("lb_conntrack")->lookup(bytes_of(kLiveFlow), writable_bytes_of(value)));
+  EXPECT_FALSE(lb->maps().find("lb_conntrack")->lookup(ebpf::as_bytes_of(kLiveFlow), ebpf::as_writable_bytes_of(value)));
   ASSERT_OK_AND_ASSIGN(auto plane, DataPlane::start(lb->maps(), {.ingress = config.interfaces.ingress,
                                                                  .egress = {},
                                                                  .xdp_mode = ebpf::XdpMode::unspecified,

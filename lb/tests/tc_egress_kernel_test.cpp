@@ -32,15 +32,6 @@ services:
     backends: [ { address: 10.0.1.1, port: 8080 } ]
 )";
 
-template <class T>
-std::span<const std::byte> bytes_of(const T& v) {
-  return std::as_bytes(std::span<const T, 1>(&v, 1));
-}
-template <class T>
-std::span<std::byte> writable_bytes_of(T& v) {
-  return std::as_writable_bytes(std::span<T, 1>(&v, 1));
-}
-
 Addr addr_of(std::string_view text) { return parse_ip(text)->addr; }
 
 // One flow: client -> VIP, DNATed to backend. Ports host order.
@@ -111,12 +102,12 @@ class TcEgress : public ::testing::Test {
                            forward_flags, backend_id_, 0, 0, 1, 1, 5, 500};
     ConntrackValue reverse{addr_of(f.vip), htons(f.vip_port), static_cast<std::uint8_t>(TcpState::kEstablished),
                            ct_flags::kReverse, backend_id_, 0, 0, 1, 1, 0, 0};
-    ASSERT_OK(ct().update(bytes_of(f.forward_key()), bytes_of(forward)));
-    ASSERT_OK(ct().update(bytes_of(f.reverse_key()), bytes_of(reverse)));
+    ASSERT_OK(ct().update(ebpf::as_bytes_of(f.forward_key()), ebpf::as_bytes_of(forward)));
+    ASSERT_OK(ct().update(ebpf::as_bytes_of(f.reverse_key()), ebpf::as_bytes_of(reverse)));
   }
   std::optional<ConntrackValue> entry(const ConntrackKey& key) {
     ConntrackValue v;
-    if (!ct().lookup(bytes_of(key), writable_bytes_of(v))) return std::nullopt;
+    if (!ct().lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(v))) return std::nullopt;
     return v;
   }
   ebpf::Map& ct() { return *maps_->find("lb_conntrack"); }

@@ -70,7 +70,7 @@ TEST(XdpEvents, NoEventsWhenTheConfigSwitchIsOff) {
   DataPathConfig cfg = dp.tables.datapath;
   cfg.flags &= ~config_flags::kEvents;
   const std::uint32_t zero = 0;
-  ASSERT_OK(dp.maps->find("lb_config")->update(bytes_of(zero), bytes_of(cfg)));
+  ASSERT_OK(dp.maps->find("lb_config")->update(ebpf::as_bytes_of(zero), ebpf::as_bytes_of(cfg)));
   ASSERT_OK_AND_ASSIGN(auto ring, ebpf::RingBuffer::open(dp.maps->find("lb_events")->fd()));
   ASSERT_OK(dp.run(tcp4(ip4("192.0.2.1"), 1, ip4("10.0.0.100"), 80, tcp_flags::syn)));
   EXPECT_EQ(drain(ring).size(), 0u);

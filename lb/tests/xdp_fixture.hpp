@@ -48,15 +48,6 @@ inline ebpf::packet::Ipv6Addr ipv6_of(const Addr& a) {
   return out;
 }
 
-template <class T>
-std::span<const std::byte> bytes_of(const T& v) {
-  return std::as_bytes(std::span<const T, 1>(&v, 1));
-}
-template <class T>
-std::span<std::byte> writable_bytes_of(T& v) {
-  return std::as_writable_bytes(std::span<T, 1>(&v, 1));
-}
-
 inline ConntrackKey flow_key(const Addr& src, const Addr& dst, std::uint16_t sport, std::uint16_t dport, std::uint8_t proto,
                              std::uint8_t family) {
   ConntrackKey k;
@@ -102,19 +93,19 @@ class XdpDataPath {
 
   std::optional<ConntrackValue> conntrack(const ConntrackKey& key) const {
     ConntrackValue v;
-    if (!maps->find("lb_conntrack")->lookup(bytes_of(key), writable_bytes_of(v))) return std::nullopt;
+    if (!maps->find("lb_conntrack")->lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(v))) return std::nullopt;
     return v;
   }
   ebpf::Result<void> put_conntrack(const ConntrackKey& key, const ConntrackValue& value) {
-    return maps->find("lb_conntrack")->update(bytes_of(key), bytes_of(value));
+    return maps->find("lb_conntrack")->update(ebpf::as_bytes_of(key), ebpf::as_bytes_of(value));
   }
   BackendValue backend(std::uint32_t id) const {
     BackendValue v;
-    EXPECT_OK(maps->find("lb_backends")->lookup(bytes_of(id), writable_bytes_of(v)));
+    EXPECT_OK(maps->find("lb_backends")->lookup(ebpf::as_bytes_of(id), ebpf::as_writable_bytes_of(v)));
     return v;
   }
   ebpf::Result<void> set_backend(std::uint32_t id, const BackendValue& v) {
-    return maps->find("lb_backends")->update(bytes_of(id), bytes_of(v));
+    return maps->find("lb_backends")->update(ebpf::as_bytes_of(id), ebpf::as_bytes_of(v));
   }
   std::uint32_t service_id(const std::string& name) const { return tables.service_ids.at(name); }
   std::uint32_t backend_id(const std::string& key) const { return tables.backend_ids.at(key); }
