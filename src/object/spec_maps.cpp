@@ -253,6 +253,10 @@ Result<void> SpecParser::read_data_section(const elf::Section& section) {
   return ok();
 }
 
+namespace {
+constexpr std::uint64_t kMaxKconfigExternSize = 4096;
+}  // namespace
+
 Result<void> SpecParser::read_kconfig_externs() {
   // BTF says which externs are Kconfig values (.kconfig) and which kernel symbols (.ksyms).
   std::map<std::string, std::pair<std::uint32_t, btf::TypeId>, std::less<>> kconfig_types;  // size, VAR's type
@@ -287,6 +291,12 @@ Result<void> SpecParser::read_kconfig_externs() {
     if (!is_kconfig || kconfig_offsets.contains(sym.name)) continue;
     auto type_it = kconfig_types.find(sym.name);
     std::uint64_t size = type_it != kconfig_types.end() ? type_it->second.first : 8;
+    // Kconfig values are integers, bools, tristates or short strings; a huge BTF size is a corrupt object,
+    // and trusting it would size the .kconfig map (and our copy of it) from attacker-controlled input.
+    if (size > kMaxKconfigExternSize) {
+      return bad_object("kconfig extern '" + std::string(sym.name) + "' has " + std::to_string(size) +
+                        " bytes (at most " + std::to_string(kMaxKconfigExternSize) + ")");
+    }
     btf::TypeId type = type_it != kconfig_types.end() ? type_it->second.second : 0;
     std::uint64_t align = std::min<std::uint64_t>(std::bit_ceil(std::max<std::uint64_t>(size, 1)), 8);
     offset = (offset + align - 1) / align * align;

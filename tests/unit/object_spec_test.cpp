@@ -249,6 +249,20 @@ TEST(ObjectSpec, GlobalDataAndKconfig) {
   for (const auto& v : kconfig->variables) EXPECT_EQ(v.size, 4u);
 }
 
+// A kconfig extern's size comes from BTF; an absurd one (here a 1 MiB char array, in the fuzzer's case a
+// corrupt size) must be refused by name instead of sizing the .kconfig map from it.
+TEST(ObjectSpec, OversizedKconfigExternIsAClearError) {
+  EBPF_COMPILE_BPF(obj, R"(
+extern char CONFIG_HUGE_STRING[1 << 20] __kconfig __weak;
+SEC("xdp") int read_it(struct xdp_md *ctx) { return CONFIG_HUGE_STRING[0]; }
+char LICENSE[] SEC("license") = "GPL";
+)");
+  auto spec = ObjectSpec::parse(obj);
+  ASSERT_FALSE(spec.has_value());
+  EXPECT_NE(spec.error().message().find("CONFIG_HUGE_STRING"), std::string::npos) << spec.error().message();
+  EXPECT_NE(spec.error().message().find("1048576"), std::string::npos) << spec.error().message();
+}
+
 TEST(ObjectSpec, BtfExtRecordsAreRebasedPerFunction) {
   EBPF_COMPILE_BPF(obj, kRich);
   ASSERT_OK_AND_ASSIGN(auto spec, ObjectSpec::parse(obj));
