@@ -135,15 +135,15 @@ void parallel_move(Assembler& a, std::vector<Move> moves) {
 }
 }  // namespace
 
-Assembler& call_with(Assembler& a, std::int32_t id, std::initializer_list<Operand> args) {
-  if (args.size() > 5) {
+Assembler& load_args(Assembler& a, std::uint8_t first, std::initializer_list<Operand> args) {
+  if (first < 1 || args.size() + first > 6) {
     // Helpers take at most five arguments. Builder calls cannot fail on their own, so emit a mov to the
     // non-existent r11: Assembler::finish() then reports an invalid register at this instruction.
     return a.emit(isa::make(ALU64 | K | static_cast<std::uint8_t>(AluOp::mov), 11, 0, 0, 0));
   }
   std::vector<Move> moves;
   std::vector<std::pair<Reg, std::int32_t>> immediates;
-  std::uint8_t slot = 1;
+  std::uint8_t slot = first;
   for (const Operand& arg : args) {
     const Reg dst{slot++};
     if (const auto* r = std::get_if<Reg>(&arg)) {
@@ -156,7 +156,11 @@ Assembler& call_with(Assembler& a, std::int32_t id, std::initializer_list<Operan
   }
   parallel_move(a, std::move(moves));
   for (const auto& [dst, imm] : immediates) a.mov(dst, imm);
-  return a.call_helper(id);
+  return a;
+}
+
+Assembler& call_with(Assembler& a, std::int32_t id, std::initializer_list<Operand> args) {
+  return load_args(a, 1, args).call_helper(id);
 }
 
 Assembler& l3_csum_replace(Assembler& a, Operand skb, Operand offset, Operand from, Operand to, Operand flags) {

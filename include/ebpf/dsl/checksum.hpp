@@ -102,5 +102,8 @@ Assembler& skb_store_bytes(Assembler& a, Operand skb, Operand offset, Operand fr
 // Calls helper `id` with up to five operands moved into r1.. in order (the building block of the above);
 // more than five makes Assembler::finish() fail (invalid register at this instruction).
 Assembler& call_with(Assembler& a, std::int32_t id, std::initializer_list<Operand> args);
+// The argument moves of call_with alone, into r<first>.. (first >= 1): lets a caller load r1 afterwards with
+// something an Operand cannot express (a map reference: see dsl/maps.hpp).
+Assembler& load_args(Assembler& a, std::uint8_t first, std::initializer_list<Operand> args);
 
 }  // namespace ebpf::dsl
