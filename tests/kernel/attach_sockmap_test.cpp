@@ -16,34 +16,16 @@
 #include "ebpf/syscall.hpp"
 #include "support/kernel.hpp"
 #include "support/netns.hpp"
+#include "support/sockets.hpp"
 
 namespace ebpf {
 namespace {
 
 constexpr std::uint64_t kIngress = 1;  // BPF_F_INGRESS
 
-// A connected loopback TCP pair (client, server side) made inside `netns`.
-struct TcpPair {
-  Fd client, server;
-};
-
-Result<TcpPair> tcp_pair(const test::TestNetns& netns) {
-  auto scope = EBPF_TRY(test::NetnsScope::enter(netns));
-  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (!listener || ::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
-      ::listen(listener.get(), 4) < 0 || ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) < 0)
-    return Error::from_errno(errno, "listen");
-  Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!client || ::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
-    return Error::from_errno(errno, "connect");
-  Fd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  if (!server) return Error::from_errno(errno, "accept");
-  return TcpPair{std::move(client), std::move(server)};
-}
+using test::readable;
+using test::receive;
+using test::tcp_pair;
 
 Result<Fd> sockmap(std::uint32_t entries) {
   sys::MapCreateAttr attr{.map_type = static_cast<std::uint32_t>(MapType::sockmap), .key_size = 4, .value_size = 8,
@@ -79,20 +61,6 @@ Result<Program> whole_skb_parser() {
   options.name = "et_parser";
   options.expected_attach_type = AttachType::sk_skb_stream_parser;
   return Program::load(ProgType::sk_skb, code.span(), options);
-}
-
-// Reads what arrives on `fd` within `ms`; empty on timeout.
-std::string receive(const Fd& fd, int ms = 2000) {
-  pollfd p{fd.get(), POLLIN, 0};
-  if (::poll(&p, 1, ms) <= 0) return {};
-  char buf[256];
-  auto n = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-}
-
-bool readable(const Fd& fd, int ms) {
-  pollfd p{fd.get(), POLLIN, 0};
-  return ::poll(&p, 1, ms) > 0;
 }
 
 class SockmapTest : public ::testing::Test {
