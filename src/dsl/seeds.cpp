@@ -2,6 +2,8 @@
 #include "ebpf/dsl/seeds.hpp"
 
 #include "ebpf/dsl/layout.hpp"
+#include "ebpf/dsl/maps.hpp"
+#include "ebpf/dsl/memory.hpp"
 #include "ebpf/dsl/packet.hpp"
 #include "ebpf/dsl/rate_limit.hpp"
 #include "ebpf/helpers.hpp"
@@ -32,31 +34,26 @@ void parse_source(Assembler& a) {
 void load_time_and_config(Assembler& a) {
   a.call(helper::ktime_get_ns).mov(r7, r0);
   a.st(W, r10, kZeroSlot, 0);
-  a.ld_map(r1, kConfigMap).mov(r2, r10).add(r2, kZeroSlot).call(helper::map_lookup_elem);
-  a.jeq(r0, 0, "count");
+  map_lookup(a, kConfigMap, Address{r10, kZeroSlot}, "count");
   load_field(a, r8, r0, EBPF_FIELD(RateLimitConfig, rate));
   load_field(a, r9, r0, EBPF_FIELD(RateLimitConfig, burst));
 }
 
 // r6 = this source's bucket: lookup, else insert a zeroed one (BPF_NOEXIST) and look up again.
-void lookup_or_init_bucket(Assembler& a) {
-  a.ld_map(r1, kBucketsMap).mov(r2, r10).add(r2, kSourceSlot).call(helper::map_lookup_elem);
-  a.jne(r0, 0, "have_bucket");
-  a.st(DW, r10, kBucketSlot, 0).st(DW, r10, kBucketSlot + 8, 0);
-  a.ld_map(r1, kBucketsMap).mov(r2, r10).add(r2, kSourceSlot).mov(r3, r10).add(r3, kBucketSlot);
-  a.mov(r4, 1 /* BPF_NOEXIST */).call(helper::map_update_elem);  // EEXIST from a racing CPU is fine
-  a.ld_map(r1, kBucketsMap).mov(r2, r10).add(r2, kSourceSlot).call(helper::map_lookup_elem);
-  a.jeq(r0, 0, "count");
-  a.label("have_bucket").mov(r6, r0);
+Result<void> lookup_or_init_bucket(Assembler& a) {
+  EBPF_TRY(stack_zero(a, r10, kBucketSlot, sizeof(TokenBucket)));
+  map_lookup_or_init(a, kBucketsMap, Address{r10, kSourceSlot}, Address{r10, kBucketSlot}, "count");
+  a.mov(r6, r0);
+  return ok();
 }
 
 // counters[verdict] += 1 on this CPU, then DROP or PASS.
 void count_and_return(Assembler& a) {
   a.ja("count");
   a.label("denied").st(W, r10, kVerdictSlot, static_cast<std::int32_t>(kDropped));
-  a.label("count").ld_map(r1, kCountersMap).mov(r2, r10).add(r2, kVerdictSlot).call(helper::map_lookup_elem);
-  a.jeq(r0, 0, "verdict");
-  a.ldx(DW, r1, r0, 0).add(r1, 1).stx(DW, r0, 0, r1);
+  a.label("count");
+  map_lookup(a, kCountersMap, Address{r10, kVerdictSlot}, "verdict");
+  counter_add(a, r0, 0, DW, 1, r1, Sharing::per_cpu);
   a.label("verdict").ldx(W, r1, r10, kVerdictSlot).mov(r0, xdp_action::pass);
   a.jne(r1, static_cast<std::int32_t>(kDropped), "out").mov(r0, xdp_action::drop);
   a.label("out").exit();
@@ -67,7 +64,7 @@ Result<Bytecode> build() {
   Assembler a;
   parse_source(a);
   load_time_and_config(a);
-  lookup_or_init_bucket(a);
+  EBPF_TRY(lookup_or_init_bucket(a));
   EBPF_TRY(token_bucket_take(a, {.bucket = r6, .now_ns = r7, .rate = r8, .burst = r9, .scratch = {r1, r2, r3}},
                              "denied"));
   count_and_return(a);
