@@ -71,27 +71,6 @@ TEST(DslMemory, CopySetZeroThroughTheStack) {
   EXPECT_EQ(out.data_out, expected);
 }
 
-TEST(DslMemory, WidestAccessesAndErrors) {
-  // 24 bytes at fp-24: three 8-byte stores; 7 bytes at fp-7: 1 + 2 + 4.
-  Assembler a;
-  ASSERT_OK(dsl::stack_zero(a, r10, -24, 24));
-  ASSERT_EQ(a.size(), 3u);
-  for (const auto& i : a.insns()) EXPECT_EQ(isa::size(i.code), DW);
-  Assembler b;
-  ASSERT_OK(dsl::stack_zero(b, r10, -7, 7));
-  ASSERT_EQ(b.size(), 3u);
-  EXPECT_EQ(isa::size(b.insns()[0].code), B);
-  EXPECT_EQ(isa::size(b.insns()[1].code), H);
-  EXPECT_EQ(isa::size(b.insns()[2].code), W);
-  Assembler c;
-  EXPECT_FALSE(dsl::stack_zero(c, r10, -8, 16));   // past the frame pointer
-  EXPECT_FALSE(dsl::stack_zero(c, r10, -520, 8));  // below the 512-byte frame
-  EXPECT_FALSE(dsl::stack_zero(c, r10, -8, -1));
-  EXPECT_FALSE(dsl::stack_copy(c, r10, -16, r10, -12, 8, r1));  // overlap
-  EXPECT_FALSE(dsl::stack_set(c, r6, 0, 8, 1, r6));            // scratch is the base
-  EXPECT_EQ(c.size(), 0u);
-}
-
 TEST(DslLoop, CountedLoopSumsTheFrame) {
   EBPF_REQUIRE_KERNEL();
   constexpr std::int32_t kBytes = 48;

@@ -1,7 +1,8 @@
 // Instruction sequences of the DSL map, event, random, loop and memory blocks, checked as disassembly where
 // the order or the exact encoding matters for correctness (and cannot be seen from a kernel result alone):
 // argument moves that read a register before it is overwritten, BPF_NOEXIST on the init path, the
-// zero-extended BPF_F_CURRENT_CPU, compare chains without zero weights, unique labels per block use.
+// zero-extended BPF_F_CURRENT_CPU, compare chains without zero weights, unique labels per block use; the access
+// widths of the unrolled memory blocks and their argument errors.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -11,6 +12,7 @@
 #include "ebpf/dsl/events.hpp"
 #include "ebpf/dsl/loop.hpp"
 #include "ebpf/dsl/maps.hpp"
+#include "ebpf/dsl/memory.hpp"
 #include "ebpf/dsl/random.hpp"
 
 namespace {
@@ -85,6 +87,27 @@ TEST(DslBlocks, BpfLoopLoadsTheCallbackAddress) {
   a.mov(r0, 0).exit().function("cb");
   EXPECT_EQ(lines(a), (Lines{"r3 = r1", "r1 = r2", "r4 = 0", "r2 = func pc+4 <L8>", "call bpf_loop#181", "r0 = 0",
                              "exit"}));
+}
+
+TEST(DslBlocks, MemoryWidestAccessesAndErrors) {
+  // 24 bytes at fp-24: three 8-byte stores; 7 bytes at fp-7: 1 + 2 + 4.
+  Assembler a;
+  ASSERT_OK(dsl::stack_zero(a, r10, -24, 24));
+  ASSERT_EQ(a.size(), 3u);
+  for (const auto& i : a.insns()) EXPECT_EQ(isa::size(i.code), DW);
+  Assembler b;
+  ASSERT_OK(dsl::stack_zero(b, r10, -7, 7));
+  ASSERT_EQ(b.size(), 3u);
+  EXPECT_EQ(isa::size(b.insns()[0].code), B);
+  EXPECT_EQ(isa::size(b.insns()[1].code), H);
+  EXPECT_EQ(isa::size(b.insns()[2].code), W);
+  Assembler c;
+  EXPECT_FALSE(dsl::stack_zero(c, r10, -8, 16));   // past the frame pointer
+  EXPECT_FALSE(dsl::stack_zero(c, r10, -520, 8));  // below the 512-byte frame
+  EXPECT_FALSE(dsl::stack_zero(c, r10, -8, -1));
+  EXPECT_FALSE(dsl::stack_copy(c, r10, -16, r10, -12, 8, r1));  // overlap
+  EXPECT_FALSE(dsl::stack_set(c, r6, 0, 8, 1, r6));            // scratch is the base
+  EXPECT_EQ(c.size(), 0u);
 }
 
 }  // namespace

@@ -1,10 +1,10 @@
 // ebpf/dsl/seeds_events.hpp — seed program: an XDP ring-buffer event producer. Every frame becomes one
 // PacketEvent record (read it with RingBuffer::consume<PacketEvent>) and passes.
 //
-// Map (resolved by load()): "events", a RINGBUF. When the ring is full the frame passes without a record,
+// Maps (resolved by load()): "events", a RINGBUF. When the ring is full the frame passes without a record,
 // counted in "drops", an ARRAY with one u64 at key 0 (RingBufferOptions::drop_counter_map_fd reads it).
 // Non-IPv4 frames get a record with the length, ingress ifindex and ethertype only; IPv4 frames also the
-// addresses and protocol, TCP and UDP (first fragments or unfragmented) also the ports.
+// addresses and protocol, unfragmented TCP and UDP also the ports.
 #pragma once
 
 #include <cstddef>
