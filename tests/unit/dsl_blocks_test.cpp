@@ -14,6 +14,7 @@
 #include "ebpf/dsl/maps.hpp"
 #include "ebpf/dsl/memory.hpp"
 #include "ebpf/dsl/random.hpp"
+#include "support/kernel.hpp"
 
 namespace {
 
