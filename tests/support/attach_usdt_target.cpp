@@ -26,10 +26,12 @@ int main(void) {
     int a = g_a;
     long b = g_b;
     unsigned char c = (unsigned char)(a * 3);
-    printf("%u %d %ld %u\n", (unsigned)*(volatile unsigned short *)&etprov_evt_semaphore, a, b, (unsigned)c);
-    fflush(stdout);
+    unsigned semaphore = *(volatile unsigned short *)&etprov_evt_semaphore;
     DTRACE_PROBE4(etprov, evt, a, b, 42, c);
     fire_constarg();
+    /* Only after the probes fired: the test reads the program's results once it has this line. */
+    printf("%u %d %ld %u\n", semaphore, a, b, (unsigned)c);
+    fflush(stdout);
     g_a = a - 1;
     g_b = b + 1;
   }

@@ -2,8 +2,9 @@
 // the USDT tests (unit: note parsing; kernel: attaching and reading arguments).
 //
 // Probes: etprov:evt (4 arguments, with a semaphore) and etprov:constarg (one constant, no semaphore).
-// Protocol: for each line read on stdin the program prints "<semaphore> <a> <b> <c>" (the semaphore value and
-// the arguments it passes to etprov:evt: int a, long b, 42, unsigned char c), then fires both probes.
+// Protocol: for each line read on stdin the program fires both probes, then prints "<semaphore> <a> <b> <c>"
+// (the semaphore value it saw before firing and the arguments it passed to etprov:evt: int a, long b, 42,
+// unsigned char c).
 // End of input ends the program.
 #pragma once
 
