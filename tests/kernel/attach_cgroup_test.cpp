@@ -9,13 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
 
 #include "ebpf/assembler.hpp"
 #include "ebpf/attach/cgroup.hpp"
 #include "ebpf/link.hpp"
 #include "ebpf/program.hpp"
 #include "ebpf/syscall.hpp"
+#include "support/cgroup.hpp"
 #include "support/counter.hpp"
 #include "support/kernel.hpp"
 #include "support/netns.hpp"
@@ -23,53 +23,19 @@
 namespace ebpf {
 namespace {
 
-constexpr const char* kCgroupRoot = "/sys/fs/cgroup/unified";
-
-// A cgroup v2 directory for one test, removed on destruction.
-struct TestCgroup {
-  std::string path;
-  Fd fd;
-  ~TestCgroup() {
-    fd.reset();
-    if (!path.empty()) ::rmdir(path.c_str());
-  }
-};
-
-Result<std::unique_ptr<TestCgroup>> make_cgroup(const std::string& parent = kCgroupRoot) {
-  auto cg = std::make_unique<TestCgroup>();
-  auto path = parent + "/" + test::unique_name("cg");
-  if (::mkdir(path.c_str(), 0755) < 0) return Error::from_errno(errno, "mkdir(" + path + ")");
-  cg->path = path;
-  cg->fd = Fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!cg->fd) return Error::from_errno(errno, "open(" + path + ")");
-  return cg;
-}
-
-// The process's cgroup v2 path relative to the unified mount ("0::/x" in /proc/self/cgroup).
-std::string current_cgroup() {
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.starts_with("0::")) return line.substr(3);
-  return "/";
-}
-
-bool move_self_to(const std::string& dir) {
-  std::ofstream out(dir + "/cgroup.procs");
-  out << ::getpid() << std::flush;
-  return out.good();
-}
+using test::kCgroupRoot;
+using test::make_cgroup;
+using test::TestCgroup;
 
 // A UDP socket whose packets belong to `cgroup` (sockets are tagged with their creator's cgroup) and to the
 // network namespace `netns`.
 Result<Fd> socket_in(const TestCgroup& cgroup, const test::TestNetns& netns) {
   auto scope = EBPF_TRY(test::NetnsScope::enter(netns));
-  std::string home = std::string(kCgroupRoot) + current_cgroup();
-  if (!move_self_to(cgroup.path)) return Error(Errc::io, "cgroup.procs", "cannot join " + cgroup.path);
+  // The socket must be this process's (the test sends on it), so the process itself joins for a moment.
+  test::InCgroup in(cgroup);
+  if (!in.joined()) return Error(Errc::io, "cgroup.procs", "cannot join " + cgroup.path);
   Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  int err = errno;
-  move_self_to(home);
-  if (!fd) return Error::from_errno(err, "socket");
+  if (!fd) return Error::from_errno(errno, "socket");
   return fd;
 }
 
