@@ -94,6 +94,12 @@ inline constexpr std::int16_t op = 0, args = 4 /* u32[4] */, reply = 4, replylon
                               skb_hwtstamp = 216 /* u64, Linux 6.2 */;
 }
 
+// struct bpf_sockopt (cgroup getsockopt/setsockopt). optval..optval_end is checked like packet data.
+namespace sockopt {
+inline constexpr std::int16_t sk = 0 /* ptr */, optval = 8 /* ptr */, optval_end = 16 /* ptr */, level = 24,
+                              optname = 28, optlen = 32, retval = 36;
+}
+
 // Common header of every tracepoint record (struct trace_entry); the event's fields follow at the offsets its
 // format file gives.
 namespace trace_entry {
