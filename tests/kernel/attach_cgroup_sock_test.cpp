@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "ebpf/assembler.hpp"
 #include "ebpf/attach/cgroup.hpp"
@@ -49,6 +51,30 @@ int socket_errno(int type) {
   if (fd < 0) return errno;
   ::close(fd);
   return 0;
+}
+
+// One loopback TCP connection: listen on 127.0.0.1:<ephemeral>, connect, accept, close all. "ok" or what failed.
+std::string tcp_connection() {
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  std::string result = "ok";
+  if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener, 4) != 0 || ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    result = "listen errno " + std::to_string(errno);
+  int client = -1, server = -1;
+  if (result == "ok") {
+    client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (client < 0 || ::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      result = "connect errno " + std::to_string(errno);
+    else if ((server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC)) < 0)
+      result = "accept errno " + std::to_string(errno);
+  }
+  for (int fd : {server, client, listener})
+    if (fd >= 0) ::close(fd);
+  return result;
 }
 
 class CgroupSockTest : public ::testing::Test {
@@ -104,6 +130,153 @@ TEST_F(CgroupSockTest, SockReleaseCountsCloses) {
   }));
   EXPECT_EQ(seen, "0 4");
   EXPECT_EQ(prog.count(), 4U);
+}
+
+TEST_F(CgroupSockTest, SockOpsSeesEstablishedConnections) {
+  // slot 1: active (connect) established, slot 2: passive (accept) established, slot 0: every callback.
+  ASSERT_OK_AND_ASSIGN(auto map, test::counter_map(3));
+  Assembler a;
+  a.mov(r6, r1);
+  count_slot(a, map, 0);
+  a.ldx(W, r7, r6, ctx::sock_ops::op);
+  a.jne(r7, BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB, "not_active");
+  count_slot(a, map, 1);
+  a.label("not_active").jne(r7, BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB, "out");
+  count_slot(a, map, 2);
+  a.label("out").mov(r0, 1).exit();
+  ASSERT_OK_AND_ASSIGN(auto prog, load(std::move(map), a, ProgType::sock_ops, AttachType::cgroup_sock_ops, "et_sock_ops"));
+  ASSERT_OK_AND_ASSIGN(auto link, attach_cgroup(prog.program, cgroup_->fd.get(), AttachType::cgroup_sock_ops));
+  constexpr int kConnections = 3;
+  ASSERT_OK_AND_ASSIGN(auto seen, in_cgroup([] {
+    std::string out;
+    for (int i = 0; i < kConnections; ++i) out += tcp_connection() + " ";
+    return out;
+  }));
+  EXPECT_EQ(seen, "ok ok ok ");
+  EXPECT_EQ(prog.slot(1), static_cast<std::uint64_t>(kConnections));
+  EXPECT_EQ(prog.slot(2), static_cast<std::uint64_t>(kConnections));
+  EXPECT_GE(prog.count(), 2U * kConnections);
+  auto total = prog.count();
+  EXPECT_EQ(tcp_connection(), "ok");  // outside the cgroup: not seen
+  EXPECT_EQ(prog.count(), total);
+}
+
+// SOL_SOCKET/SO_PRIORITY through the sockopt hooks: setsockopt of kRejected fails with EPERM, kAsked is
+// stored as kRewritten; getsockopt reports kReported whatever is stored.
+constexpr std::int32_t kRejected = 6, kAsked = 3, kRewritten = 5, kReported = 77;
+
+// Jumps to `pass` unless the call is SOL_SOCKET/SO_PRIORITY with 4 bytes of optval; leaves optval in r2.
+void match_priority(Assembler& a, Assembler::Label pass) {
+  a.ldx(W, r2, r6, ctx::sockopt::level).jne(r2, SOL_SOCKET, pass);
+  a.ldx(W, r2, r6, ctx::sockopt::optname).jne(r2, SO_PRIORITY, pass);
+  a.ldx(DW, r2, r6, ctx::sockopt::optval).ldx(DW, r3, r6, ctx::sockopt::optval_end);
+  a.mov(r4, r2).add(r4, 4).jgt(r4, r3, pass);
+}
+
+std::string priority_calls() {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "socket errno " + std::to_string(errno);
+  auto set = [&](int v) { return ::setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, sizeof v) == 0 ? 0 : errno; };
+  int rejected = set(kRejected);
+  int asked = set(kAsked);
+  int value = -1;
+  socklen_t len = sizeof value;
+  int got = ::getsockopt(fd, SOL_SOCKET, SO_PRIORITY, &value, &len) == 0 ? 0 : errno;
+  ::close(fd);
+  return std::to_string(rejected) + " " + std::to_string(asked) + " " + std::to_string(got) + " " +
+         std::to_string(value);
+}
+
+TEST_F(CgroupSockTest, SockoptRejectsAndRewrites) {
+  ASSERT_OK_AND_ASSIGN(auto set_map, test::counter_map(1));
+  Assembler s;
+  s.mov(r6, r1);
+  count_slot(s, set_map, 0);
+  match_priority(s, "pass");
+  s.ldx(W, r4, r2, 0).mov(r0, dsl::cgroup_verdict::deny).jeq(r4, kRejected, "out");
+  s.jne(r4, kAsked, "pass").st(W, r2, 0, kRewritten);
+  s.label("pass").mov(r0, dsl::cgroup_verdict::allow).label("out").exit();
+  ASSERT_OK_AND_ASSIGN(auto setter, load(std::move(set_map), s, ProgType::cgroup_sockopt,
+                                         AttachType::cgroup_setsockopt, "et_setsockopt"));
+
+  ASSERT_OK_AND_ASSIGN(auto get_map, test::counter_map(1));
+  Assembler g;
+  g.mov(r6, r1);
+  count_slot(g, get_map, 0);
+  match_priority(g, "pass");
+  g.st(W, r2, 0, kReported).st(W, r6, ctx::sockopt::retval, 0);  // retval 0: the call succeeds
+  g.label("pass").mov(r0, 1).exit();
+  ASSERT_OK_AND_ASSIGN(auto getter, load(std::move(get_map), g, ProgType::cgroup_sockopt,
+                                         AttachType::cgroup_getsockopt, "et_getsockopt"));
+
+  ASSERT_OK_AND_ASSIGN(auto set_link, attach_cgroup(setter.program, cgroup_->fd.get(), AttachType::cgroup_setsockopt));
+  ASSERT_OK_AND_ASSIGN(auto seen, in_cgroup(priority_calls));
+  EXPECT_EQ(seen, std::to_string(EPERM) + " 0 0 " + std::to_string(kRewritten));  // stored value rewritten
+  EXPECT_EQ(setter.count(), 2U);
+
+  ASSERT_OK_AND_ASSIGN(auto get_link, attach_cgroup(getter.program, cgroup_->fd.get(), AttachType::cgroup_getsockopt));
+  ASSERT_OK_AND_ASSIGN(seen, in_cgroup(priority_calls));
+  EXPECT_EQ(seen, std::to_string(EPERM) + " 0 0 " + std::to_string(kReported));
+  EXPECT_EQ(getter.count(), 1U);
+  EXPECT_EQ(setter.count(), 4U);
+
+  EXPECT_EQ(priority_calls(), "0 0 0 " + std::to_string(kAsked));  // outside: the kernel's own behaviour
+  EXPECT_EQ(setter.count(), 4U);
+  EXPECT_EQ(getter.count(), 1U);
+}
+
+// getsockname / getpeername rewrites: the caller sees kFakeIp:kFakePort instead of the real address.
+constexpr std::uint32_t kFakeIp = 0x0a010203;  // 10.1.2.3
+constexpr std::uint16_t kFakePort = 4242;
+
+std::string sock_names() {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "socket errno " + std::to_string(errno);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(9);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) out = "connect errno " + std::to_string(errno);
+  for (auto fn : {&::getsockname, &::getpeername}) {
+    sockaddr_in got{};
+    socklen_t len = sizeof got;
+    if (fn(fd, reinterpret_cast<sockaddr*>(&got), &len) != 0) {
+      out += "errno " + std::to_string(errno) + " ";
+      continue;
+    }
+    char ip[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &got.sin_addr, ip, sizeof ip);
+    out += std::string(ip) + ":" + std::to_string(ntohs(got.sin_port)) + " ";
+  }
+  ::close(fd);
+  return out;
+}
+
+TEST_F(CgroupSockTest, GetsocknameAndGetpeernameRewrites) {
+  std::vector<test::CountingProgram> progs;
+  std::vector<Link> links;
+  for (auto attach : {AttachType::cgroup_inet4_getsockname, AttachType::cgroup_inet4_getpeername}) {
+    ASSERT_OK_AND_ASSIGN(auto map, test::counter_map(1));
+    Assembler a;
+    a.mov(r6, r1);
+    count_slot(a, map, 0);
+    a.mov(r2, static_cast<std::int32_t>(htonl(kFakeIp))).stx(W, r6, ctx::sock_addr::user_ip4, r2);
+    a.mov(r2, htons(kFakePort)).stx(W, r6, ctx::sock_addr::user_port, r2);
+    a.mov(r0, 1).exit();
+    ASSERT_OK_AND_ASSIGN(auto prog, load(std::move(map), a, ProgType::cgroup_sock_addr, attach, "et_sockname"));
+    ASSERT_OK_AND_ASSIGN(auto link, attach_cgroup(prog.program, cgroup_->fd.get(), attach));
+    progs.push_back(std::move(prog));
+    links.push_back(std::move(link));
+  }
+  ASSERT_OK_AND_ASSIGN(auto seen, in_cgroup(sock_names));
+  EXPECT_EQ(seen, "10.1.2.3:4242 10.1.2.3:4242 ");
+  EXPECT_EQ(progs[0].count(), 1U);
+  EXPECT_EQ(progs[1].count(), 1U);
+  auto outside = sock_names();
+  EXPECT_TRUE(outside.starts_with("127.0.0.1:")) << outside;
+  EXPECT_TRUE(outside.ends_with(" 127.0.0.1:9 ")) << outside;
+  EXPECT_EQ(progs[0].count(), 1U);
 }
 
 }  // namespace
