@@ -2,6 +2,8 @@
 // from text, plus disassembly of the same program.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "ebpf/assembler.hpp"
@@ -31,15 +33,24 @@ void build(ebpf::Assembler& a) {
   a.exit();
 }
 
+// Besides the mean, the best single assembly (each timed on its own): on this shared, loaded machine the mean
+// mostly measures the other tenants, the best is what the code costs. Goal: best < 100 µs.
 void BM_AssembleWithLabels(benchmark::State& state) {
+  using clock = std::chrono::steady_clock;
+  double best_us = 1e300;
   for (auto _ : state) {
+    const auto t0 = clock::now();
     ebpf::Assembler a;
     build(a);
     auto code = std::move(a).finish();
-    if (!code) state.SkipWithError(code.error().to_string().c_str());
+    const auto t1 = clock::now();
+    if (!code) return state.SkipWithError(code.error().to_string().c_str());
     benchmark::DoNotOptimize(code);
+    best_us = std::min(best_us, std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
   state.SetItemsProcessed(state.iterations() * 4097);
+  state.counters["best_us"] = best_us;
+  state.counters["goal_met"] = best_us < 100 ? 1 : 0;
 }
 BENCHMARK(BM_AssembleWithLabels)->Unit(benchmark::kMicrosecond);
 
