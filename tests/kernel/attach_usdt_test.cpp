@@ -2,7 +2,8 @@
 // runs as a child; a DSL program attached with attach_usdt decodes the arguments through the spec map and
 // stores them in an array. The test asserts the exact values the target printed for each firing, that the
 // target saw its semaphore set only while the probe was attached, and that nothing fires after detach.
-// Built at -O0 (arguments on the stack: memory specs) and -O2 (arguments in registers).
+// Built at -O0 (arguments on the stack: memory specs) and -O2 (arguments in registers); a hand-written
+// base+index*scale argument is read too.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -67,6 +68,7 @@ class Target {
     unsigned semaphore = 0;
     long long a = 0, b = 0;
     unsigned c = 0;
+    int d = 0;
   };
   Result<Reply> request() {
     if (std::fputs("go\n", to_) < 0 || std::fflush(to_) != 0) return Error::from_errno(errno, "write to target");
@@ -74,7 +76,7 @@ class Target {
     if (std::fgets(line, sizeof line, from_) == nullptr) return Error(Errc::io, "read from target", "no reply");
     Reply r;
     std::istringstream in(line);
-    if (!(in >> r.semaphore >> r.a >> r.b >> r.c)) return Error(Errc::bad_format, "target", line);
+    if (!(in >> r.semaphore >> r.a >> r.b >> r.c >> r.d)) return Error(Errc::bad_format, "target", line);
     return r;
   }
 
@@ -100,8 +102,8 @@ struct Reader {
   std::uint64_t count() const { return slot(0); }
 };
 
-// KPROBE program: look the site's spec up, decode 4 arguments into slots 1..4, count in slot 0.
-Result<Reader> usdt_reader(const Map& specs) {
+// KPROBE program: look the site's spec up, decode `args` arguments into slots 1..args, then count in slot 0.
+Result<Reader> usdt_reader(const Map& specs, int args = 4) {
   using namespace isa;
   MapSpec spec{.type = MapType::array, .name = "et_usdt_out", .key_size = 4, .value_size = 8 * kSlots, .max_entries = 1};
   auto results = EBPF_TRY(Map::create(spec));
@@ -110,7 +112,7 @@ Result<Reader> usdt_reader(const Map& specs) {
   Assembler a;
   a.mov(r6, r1);
   EBPF_TRY(dsl::usdt_load_spec(a, specs.fd(), u, "out"));
-  for (int n = 0; n < 4; ++n) {
+  for (int n = 0; n < args; ++n) {
     EBPF_TRY(dsl::usdt_arg(a, n, r8, u, "out"));
     a.ld_map_value(r1, map, static_cast<std::uint32_t>(8 + 8 * n)).stx(DW, r1, 0, r8);
   }
@@ -167,6 +169,19 @@ void run_with(std::string_view optimization) {
   ASSERT_OK(usdt.detach());
   ASSERT_OK_AND_ASSIGN(auto after, target->request());
   EXPECT_EQ(after.semaphore, 0U);
+  EXPECT_EQ(reader.count(), 3U);
+
+  if (dsl::host_arch() != dsl::Arch::x86_64) return;  // etprov:indexed is x86-64 assembly
+  // base + index * scale + offset, with the spec after evt's in the same map.
+  ASSERT_OK_AND_ASSIGN(auto indexed_reader, usdt_reader(specs, 1));
+  options.first_spec_id = usdt.next_spec_id;
+  ASSERT_OK_AND_ASSIGN(auto indexed, attach_usdt(indexed_reader.program, path->string(), "etprov", "indexed", specs, options));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto seen, target->request());
+    EXPECT_EQ(indexed_reader.count(), static_cast<std::uint64_t>(i + 1));
+    EXPECT_EQ(static_cast<std::int64_t>(indexed_reader.slot(1)), seen.d) << "firing " << i;
+    EXPECT_EQ(indexed_reader.slot(5), 1U);
+  }
   EXPECT_EQ(reader.count(), 3U);
 }
 

@@ -1,10 +1,11 @@
 // support/attach_usdt_target.hpp — a small C program with <sys/sdt.h> probes, built with gcc at test time for
 // the USDT tests (unit: note parsing; kernel: attaching and reading arguments).
 //
-// Probes: etprov:evt (4 arguments, with a semaphore) and etprov:constarg (one constant, no semaphore).
-// Protocol: for each line read on stdin the program fires both probes, then prints "<semaphore> <a> <b> <c>"
-// (the semaphore value it saw before firing and the arguments it passed to etprov:evt: int a, long b, 42,
-// unsigned char c).
+// Probes: etprov:evt (4 arguments, with a semaphore), etprov:constarg (one constant, no semaphore) and, on
+// x86-64, etprov:indexed (one "-4@8(%rdi,%rsi,4)" argument written in assembly).
+// Protocol: for each line read on stdin the program fires the probes, then prints "<semaphore> <a> <b> <c> <d>"
+// (the semaphore value it saw before firing, the arguments it passed to etprov:evt: int a, long b, 42,
+// unsigned char c, and the int d that etprov:indexed's argument points at).
 // End of input ends the program.
 #pragma once
 

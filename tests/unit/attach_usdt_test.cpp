@@ -98,7 +98,7 @@ TEST(UsdtNotes, CompiledTarget) {
   }
   ASSERT_OK_AND_ASSIGN(auto file, elf::File::open(target->string()));
   ASSERT_OK_AND_ASSIGN(auto probes, usdt_probes(file, Arch::x86_64));
-  ASSERT_EQ(probes.size(), 2U);
+  ASSERT_EQ(probes.size(), dsl::host_arch() == Arch::x86_64 ? 3U : 2U);
   const auto* probes_section = file.section(".probes");
   ASSERT_NE(probes_section, nullptr);
   for (const auto& probe : probes) {
@@ -119,6 +119,10 @@ TEST(UsdtNotes, CompiledTarget) {
       EXPECT_FALSE(probe.args[3].is_signed);
       EXPECT_NE(probe.semaphore, 0U);
       EXPECT_EQ(probe.semaphore_offset, probe.semaphore - probes_section->addr + probes_section->offset);
+    } else if (probe.name == "indexed") {
+      ASSERT_EQ(probe.args.size(), 1U);
+      EXPECT_EQ(probe.args[0], arg(Kind::indexed, 4, true, "rdi", 8, "rsi", 4));
+      EXPECT_EQ(probe.semaphore, 0U);
     } else {
       EXPECT_EQ(probe.name, "constarg");
       ASSERT_EQ(probe.args.size(), 1U);
