@@ -17,6 +17,7 @@
 #include "ebpf/elf.hpp"
 #include "ebpf/program.hpp"
 #include "ebpf/syscall.hpp"
+#include "uprobe_elf.hpp"
 
 namespace ebpf {
 
@@ -71,12 +72,7 @@ struct DynamicSymbol {
   std::uint64_t value = 0;
 };
 
-template <class T>
-T load_le(std::span<const std::byte> bytes, std::size_t off) {
-  T v{};
-  std::memcpy(&v, bytes.data() + off, sizeof v);
-  return v;
-}
+using detail::load_le;
 
 // Version index -> name, from .gnu.version_d (Elf64_Verdef chains, each with its first Elf64_Verdaux name).
 Result<std::map<std::uint16_t, std::string_view>> read_version_names(const elf::File& file) {

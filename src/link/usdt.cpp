@@ -1,9 +1,10 @@
 // USDT notes and argument specs (see ebpf/attach/usdt.hpp). Attaching is in usdt_attach.cpp.
 #include <charconv>
-#include <cstring>
+#include <cstdlib>
 #include <optional>
 
 #include "ebpf/attach/usdt.hpp"
+#include "uprobe_elf.hpp"
 
 namespace ebpf {
 
@@ -166,12 +167,7 @@ std::optional<std::uint64_t> address_to_offset(const elf::File& file, std::uint6
   return std::nullopt;
 }
 
-template <class T>
-T load_le(std::span<const std::byte> bytes, std::size_t off) {
-  T v{};
-  std::memcpy(&v, bytes.data() + off, sizeof v);
-  return v;
-}
+using detail::load_le;
 
 // The NUL-terminated string at `pos` of a note descriptor; advances `pos` past it.
 std::optional<std::string_view> next_string(std::span<const std::byte> desc, std::size_t& pos) {
