@@ -1,5 +1,6 @@
 // Attaching USDT probes: one uprobe per site, its cookie indexing the spec map (see ebpf/attach/usdt.hpp).
 #include <utility>
+#include <vector>
 
 #include "ebpf/attach/uprobe.hpp"
 #include "ebpf/attach/usdt.hpp"
@@ -53,7 +54,20 @@ Result<UsdtAttachment> attach_usdt(const Program& program, const std::string& pa
     auto r = spec_map.update(as_bytes_of(id), as_bytes_of(spec));
     if (!r) return std::move(r.error().context(what));
   }
-  for (std::size_t i = 0; i < out.sites.size(); ++i) {
+  if (options.multi) {
+    std::vector<std::uint64_t> offsets;
+    UprobeMultiOptions multi;
+    multi.pid = options.pid;
+    for (std::size_t i = 0; i < out.sites.size(); ++i) {
+      offsets.push_back(out.sites[i].pc_offset);
+      multi.cookies.push_back(options.first_spec_id + i);
+      multi.ref_ctr_offsets.push_back(out.sites[i].semaphore_offset);
+    }
+    auto link = attach_uprobe_multi(program, path, std::span<const std::uint64_t>(offsets), multi);
+    if (!link) return std::move(link.error().context(what));
+    out.links.push_back(std::move(*link));
+  }
+  for (std::size_t i = 0; i < out.sites.size() && !options.multi; ++i) {
     UprobeOptions uprobe;
     uprobe.pid = options.pid;
     uprobe.cookie = options.first_spec_id + i;

@@ -103,7 +103,7 @@ struct Reader {
 };
 
 // KPROBE program: look the site's spec up, decode `args` arguments into slots 1..args, then count in slot 0.
-Result<Reader> usdt_reader(const Map& specs, int args = 4) {
+Result<Reader> usdt_reader(const Map& specs, int args = 4, bool multi = false) {
   using namespace isa;
   MapSpec spec{.type = MapType::array, .name = "et_usdt_out", .key_size = 4, .value_size = 8 * kSlots, .max_entries = 1};
   auto results = EBPF_TRY(Map::create(spec));
@@ -125,11 +125,12 @@ Result<Reader> usdt_reader(const Map& specs, int args = 4) {
   auto code = EBPF_TRY(std::move(a).finish());
   ProgramLoadOptions options;
   options.name = "et_usdt";
+  if (multi) options.expected_attach_type = AttachType::trace_uprobe_multi;
   auto program = EBPF_TRY(Program::load(ProgType::kprobe, code.span(), options));
   return Reader{std::move(results), std::move(program)};
 }
 
-void run_with(std::string_view optimization) {
+void run_with(std::string_view optimization, bool multi = false) {
   test::TempDir dir{"et_usdt"};
   auto path = test::build_usdt_target(dir, optimization);
   if (!path) {
@@ -139,7 +140,7 @@ void run_with(std::string_view optimization) {
   ASSERT_OK_AND_ASSIGN(auto probes, usdt_probes(path->string()));
   for (const auto& p : probes) std::printf("  %s:%s args \"%s\"\n", p.provider.c_str(), p.name.c_str(), p.arg_text.c_str());
   ASSERT_OK_AND_ASSIGN(auto specs, usdt_spec_map(8, "et_usdt_specs"));
-  ASSERT_OK_AND_ASSIGN(auto reader, usdt_reader(specs));
+  ASSERT_OK_AND_ASSIGN(auto reader, usdt_reader(specs, 4, multi));
   ASSERT_OK_AND_ASSIGN(auto target, Target::start(path->string()));
 
   // Not attached: the semaphore is 0 and nothing runs.
@@ -151,8 +152,12 @@ void run_with(std::string_view optimization) {
   options.pid = target->pid();
   options.first_spec_id = 3;
   options.cookie = 0xc0ffee;
+  options.multi = multi;
   ASSERT_OK_AND_ASSIGN(auto usdt, attach_usdt(reader.program, path->string(), "etprov", "evt", specs, options));
   ASSERT_EQ(usdt.sites.size(), 1U);
+  ASSERT_EQ(usdt.links.size(), 1U);
+  ASSERT_OK_AND_ASSIGN(auto info, usdt.links[0].info());
+  EXPECT_EQ(info.type, multi ? LinkType::uprobe_multi : LinkType::perf_event);
   EXPECT_EQ(usdt.next_spec_id, 4U);
   for (int i = 0; i < 3; ++i) {
     ASSERT_OK_AND_ASSIGN(auto seen, target->request());
@@ -173,7 +178,7 @@ void run_with(std::string_view optimization) {
 
   if (dsl::host_arch() != dsl::Arch::x86_64) return;  // etprov:indexed is x86-64 assembly
   // base + index * scale + offset, with the spec after evt's in the same map.
-  ASSERT_OK_AND_ASSIGN(auto indexed_reader, usdt_reader(specs, 1));
+  ASSERT_OK_AND_ASSIGN(auto indexed_reader, usdt_reader(specs, 1, multi));
   options.first_spec_id = usdt.next_spec_id;
   ASSERT_OK_AND_ASSIGN(auto indexed, attach_usdt(indexed_reader.program, path->string(), "etprov", "indexed", specs, options));
   for (int i = 0; i < 4; ++i) {
@@ -193,6 +198,11 @@ TEST(Usdt, ArgumentsOnTheStack) {
 TEST(Usdt, ArgumentsInRegisters) {
   EBPF_REQUIRE_KERNEL();
   run_with("-O2");
+}
+
+TEST(Usdt, OneUprobeMultiLink) {
+  EBPF_REQUIRE_KERNEL();
+  run_with("-O2", true);
 }
 
 TEST(Usdt, Errors) {

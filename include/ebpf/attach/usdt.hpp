@@ -105,9 +105,13 @@ struct UsdtOptions {
   int pid = -1;                    // only this process; -1: every process running the file
   std::uint32_t first_spec_id = 0; // spec map index of the first site (several attachments can share a map)
   std::uint64_t cookie = 0;        // copied into every UsdtSpec of this attachment
+  // One uprobe_multi link for all sites (Linux 6.6+; the program must be loaded with expected attach type
+  // trace_uprobe_multi) instead of one perf-event uprobe per site.
+  bool multi = false;
 };
 
-// The uprobes of one attached probe; destroying it detaches them all.
+// The uprobes of one attached probe (one link per site, or a single uprobe_multi link); destroying it
+// detaches them all.
 struct UsdtAttachment {
   std::vector<Link> links;
   std::vector<UsdtProbe> sites;      // in the order of the spec ids
