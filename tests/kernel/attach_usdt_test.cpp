@@ -3,8 +3,9 @@
 // stores them in an array. The test asserts the exact values the target printed for each firing, that the
 // target saw its semaphore set only while the probe was attached, and that nothing fires after detach.
 // Built at -O0 (arguments on the stack: memory specs) and -O2 (arguments in registers); a hand-written
-// base+index*scale argument is read too.
+// base+index*scale argument is read too, and a probe with a semaphore inside a dlopen()ed shared library.
 #include <gtest/gtest.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,6 +13,8 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "ebpf/assembler.hpp"
@@ -203,6 +206,56 @@ TEST(Usdt, ArgumentsInRegisters) {
 TEST(Usdt, OneUprobeMultiLink) {
   EBPF_REQUIRE_KERNEL();
   run_with("-O2", true);
+}
+
+// A probe in a shared library loaded into this process: the site and semaphore offsets come from the .so's
+// sections, the pid filter is this process, and the semaphore the library sees is set only while attached.
+constexpr const char* kLibrarySource = R"(#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
+__extension__ unsigned short etlib_call_semaphore __attribute__((unused, section(".probes")));
+unsigned et_usdt_lib_call(long x) {
+  unsigned enabled = *(volatile unsigned short *)&etlib_call_semaphore;
+  DTRACE_PROBE2(etlib, call, x, x * -3);
+  return enabled;
+}
+)";
+
+TEST(Usdt, SharedLibrary) {
+  EBPF_REQUIRE_KERNEL();
+  test::TempDir dir{"et_usdt_lib"};
+  auto so = (dir.path() / "libetusdt.so").string();
+  std::ofstream(dir.path() / "lib.c") << kLibrarySource;
+  std::string cmd = "gcc -O2 -shared -fPIC -o " + so + " " + (dir.path() / "lib.c").string() + " > " +
+                    (dir.path() / "gcc.log").string() + " 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    if (test::in_ci()) FAIL() << "cannot build " << so;
+    GTEST_SKIP() << "cannot build " << so << " (gcc, systemtap-sdt-dev)";
+  }
+  void* handle = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << ::dlerror();
+  struct Closer {
+    void* h;
+    ~Closer() { ::dlclose(h); }
+  } closer{handle};
+  auto call = reinterpret_cast<unsigned (*)(long)>(::dlsym(handle, "et_usdt_lib_call"));
+  ASSERT_NE(call, nullptr);
+
+  ASSERT_OK_AND_ASSIGN(auto specs, usdt_spec_map(2, "et_usdt_specs"));
+  ASSERT_OK_AND_ASSIGN(auto reader, usdt_reader(specs, 2));
+  EXPECT_EQ(call(1), 0U);
+  UsdtOptions options;
+  options.pid = ::getpid();
+  ASSERT_OK_AND_ASSIGN(auto usdt, attach_usdt(reader.program, so, "etlib", "call", specs, options));
+  EXPECT_NE(usdt.sites.at(0).semaphore_offset, 0U);
+  for (long x : {5L, -123456789012L}) {
+    EXPECT_EQ(call(x), 1U);
+    EXPECT_EQ(static_cast<std::int64_t>(reader.slot(1)), x);
+    EXPECT_EQ(static_cast<std::int64_t>(reader.slot(2)), x * -3);
+  }
+  EXPECT_EQ(reader.count(), 2U);
+  ASSERT_OK(usdt.detach());
+  EXPECT_EQ(call(7), 0U);
+  EXPECT_EQ(reader.count(), 2U);
 }
 
 TEST(Usdt, Errors) {
