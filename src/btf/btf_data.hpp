@@ -31,8 +31,15 @@ inline long extra_size(std::uint32_t kind, std::uint32_t vlen) noexcept {
   }
 }
 
+// Owner of a BTF blob: a heap array, or a read-only private mapping of a sysfs BTF file (mapped_len != 0).
+struct BlobFree {
+  std::size_t mapped_len = 0;
+  void operator()(std::byte* p) const noexcept;
+};
+using Blob = std::unique_ptr<std::byte[], BlobFree>;
+
 struct BtfData {
-  std::unique_ptr<std::byte[]> blob;  // whole blob, native byte order
+  Blob blob;  // whole blob, native byte order
   std::size_t blob_size = 0;
   const std::uint32_t* types = nullptr;  // start of the type section (4-byte aligned)
   std::vector<std::uint32_t> offsets;     // word offset of each own type in `types`
