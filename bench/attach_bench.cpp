@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -107,11 +108,64 @@ void BM_ClsactFilter(benchmark::State& state) {
   });
 }
 
+// Two mechanisms alternately in one loop (the same load on this shared machine for both): one attach+detach
+// cycle of each per iteration, timed separately; cycles/s of each and ratio = first / second (> 1: first faster).
+template <class First, class Second>
+void alternate(benchmark::State& state, ebpf::ProgType type, int verdict, First first, Second second) {
+  using clock = std::chrono::steady_clock;
+  if (env == nullptr || !env->ok) return state.SkipWithError("no benchmark namespace (needs root and iproute2)");
+  auto program = trivial(type, verdict);
+  if (!program) return state.SkipWithError("cannot load the program (needs root)");
+  double seconds[2] = {0, 0};
+  for (auto _ : state) {
+    const auto t0 = clock::now();
+    auto a = first(*program);
+    if (!a) return state.SkipWithError(a.error().to_string().c_str());
+    if (auto d = a->detach(); !d) return state.SkipWithError(d.error().to_string().c_str());
+    const auto t1 = clock::now();
+    auto b = second(*program);
+    if (!b) return state.SkipWithError(b.error().to_string().c_str());
+    if (auto d = b->detach(); !d) return state.SkipWithError(d.error().to_string().c_str());
+    const auto t2 = clock::now();
+    seconds[0] += std::chrono::duration<double>(t1 - t0).count();
+    seconds[1] += std::chrono::duration<double>(t2 - t1).count();
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["first_cycles_per_s"] = n / seconds[0];
+  state.counters["second_cycles_per_s"] = n / seconds[1];
+  state.counters["ratio"] = seconds[1] / seconds[0];
+}
+
+void BM_XdpLinkVsNetlink(benchmark::State& state) {
+  ebpf::XdpOptions link{ebpf::XdpMode::generic, ebpf::XdpMethod::link, false, env ? env->fd.get() : -1};
+  ebpf::XdpOptions nl{ebpf::XdpMode::generic, ebpf::XdpMethod::netlink, false, env ? env->fd.get() : -1};
+  state.SetLabel("first: XDP link, second: netlink (generic mode)");
+  alternate(
+      state, ebpf::ProgType::xdp, 2, [&](const ebpf::Program& p) { return ebpf::attach_xdp(p, env->ifindex, link); },
+      [&](const ebpf::Program& p) { return ebpf::attach_xdp(p, env->ifindex, nl); });
+}
+
+void BM_TcxVsClsact(benchmark::State& state) {
+  ebpf::TcxOptions tcx;
+  tcx.netns_fd = env ? env->fd.get() : -1;
+  ebpf::TcOptions tc;
+  tc.netns_fd = env ? env->fd.get() : -1;
+  tc.create_qdisc = false;  // set up once (BM_ClsactFilter may have done it already)
+  if (env && env->ok) (void)ebpf::setup_tc_qdisc(env->ifindex, env->fd.get());
+  state.SetLabel("first: tcx link, second: clsact cls_bpf filter (ingress)");
+  alternate(
+      state, ebpf::ProgType::sched_cls, 0,
+      [&](const ebpf::Program& p) { return ebpf::attach_tcx(p, env->ifindex, ebpf::TcDirection::ingress, tcx); },
+      [&](const ebpf::Program& p) { return ebpf::attach_tc(p, env->ifindex, ebpf::TcDirection::ingress, tc); });
+}
+
 BENCHMARK(BM_XdpLink)->Iterations(kIterations)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_XdpNetlink)->Iterations(kIterations)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_XdpLinkDriverMode)->Iterations(kIterations / 4)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TcxLink)->Iterations(kIterations)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ClsactFilter)->Iterations(kIterations)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_XdpLinkVsNetlink)->Iterations(kIterations)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TcxVsClsact)->Iterations(kIterations)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
