@@ -226,6 +226,7 @@ std::optional<ColdSample> cold_sample(const char* which) {
 // Cold parses, ours and libbpf's alternately, one fresh process each: best and mean time, memory of each.
 void BM_ParseVmlinuxColdOursVsLibbpf(benchmark::State& state) {
 #ifndef EBPF_HAVE_LIBBPF
+  (void)&cold_sample;
   return state.SkipWithError("libbpf comparator missing (built without libbpf-dev)");
 #else
   double best[2] = {1e300, 1e300}, sum[2] = {0, 0}, heap[2] = {0, 0}, rss[2] = {0, 0};
