@@ -58,8 +58,10 @@ Result<void> parse_x86_location(std::string_view arg, std::string_view loc, Usdt
     return {};
   }
   if (loc.starts_with('%')) {
+    auto reg = x86_register(loc);
+    if (!reg) return bad_arg(arg, "expected a register name after '%'");
     out.kind = UsdtArg::Kind::reg;
-    out.base = *x86_register(loc);
+    out.base = *reg;
     return {};
   }
   auto open = loc.find('(');

@@ -48,7 +48,7 @@ TEST(UsdtArgs, Arm64Forms) {
 }
 
 TEST(UsdtArgs, Errors) {
-  for (auto text : {"4", "3@%eax", "4@counter(%rip)", "4@(%rax,%rbx,3)", "4@$x", "4@()", "16@%rax"}) {
+  for (auto text : {"4", "3@%eax", "4@counter(%rip)", "4@(%rax,%rbx,3)", "4@$x", "4@()", "16@%rax", "4@%", "-4@8(%rdi,)"}) {
     auto r = parse_usdt_args(text, Arch::x86_64);
     ASSERT_FALSE(r.has_value()) << text;
     EXPECT_EQ(r.error().code(), Errc::bad_format) << text;
