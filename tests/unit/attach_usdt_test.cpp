@@ -3,6 +3,9 @@
 // arguments, the semaphore's file offset inside .probes, and the marker offset holding the sdt.h `nop`.
 #include <gtest/gtest.h>
 
+#include <span>
+#include <vector>
+
 #include "ebpf/attach/usdt.hpp"
 #include "ebpf/elf.hpp"
 #include "support/attach_usdt_target.hpp"
@@ -134,6 +137,32 @@ TEST(UsdtNotes, CompiledTarget) {
   }
   auto none = usdt_probes(std::string("/nonexistent/et_usdt"));
   ASSERT_FALSE(none.has_value());
+
+  // Corrupted copies of the first note: strings without their NUL, a marker address in no section.
+  const auto* notes_section = file.section(".note.stapsdt");
+  ASSERT_NE(notes_section, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto notes, file.notes(*notes_section));
+  ASSERT_FALSE(notes.empty());
+  const auto desc_at = static_cast<std::size_t>(notes[0].desc.data() - file.bytes().data());
+  const auto desc_size = notes[0].desc.size();
+  auto corrupt = [&](auto&& edit) {
+    std::vector<std::byte> bytes(file.bytes().begin(), file.bytes().end());
+    edit(std::span<std::byte>(bytes).subspan(desc_at, desc_size));
+    return elf::File::from_bytes(std::move(bytes));
+  };
+  ASSERT_OK_AND_ASSIGN(auto unterminated, corrupt([](std::span<std::byte> desc) {
+    for (std::size_t i = 24; i < desc.size(); ++i) desc[i] = std::byte{'A'};
+  }));
+  auto r = usdt_probes(unterminated, Arch::x86_64);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), Errc::bad_format);
+  EXPECT_NE(r.error().message().find("unterminated"), std::string::npos) << r.error().to_string();
+  ASSERT_OK_AND_ASSIGN(auto nowhere, corrupt([](std::span<std::byte> desc) {
+    for (std::size_t i = 0; i < 8; ++i) desc[i] = std::byte{0xff};  // pc = 0xffff...: outside every section
+  }));
+  r = usdt_probes(nowhere, Arch::x86_64);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("in no section"), std::string::npos) << r.error().to_string();
 }
 
 }  // namespace
