@@ -29,14 +29,12 @@ using test::TestCgroup;
 
 // A UDP socket whose packets belong to `cgroup` (sockets are tagged with their creator's cgroup) and to the
 // network namespace `netns`.
+// A child process in both makes it and hands it over, so the test process never changes cgroup.
 Result<Fd> socket_in(const TestCgroup& cgroup, const test::TestNetns& netns) {
-  auto scope = EBPF_TRY(test::NetnsScope::enter(netns));
-  // The socket must be this process's (the test sends on it), so the process itself joins for a moment.
-  test::InCgroup in(cgroup);
-  if (!in.joined()) return Error(Errc::io, "cgroup.procs", "cannot join " + cgroup.path);
-  Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) return Error::from_errno(errno, "socket");
-  return fd;
+  return test::fd_from_cgroup(cgroup, [&] {
+    auto scope = test::NetnsScope::enter(netns);
+    return scope ? ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) : -1;
+  });
 }
 
 // Sends `count` datagrams to 127.0.0.1:9; returns how many the kernel accepted, or the first errno (negative).

@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 
 #include "support/kernel.hpp"
@@ -29,72 +31,121 @@ Result<std::unique_ptr<TestCgroup>> make_cgroup(const std::string& parent, std::
   return cg;
 }
 
-std::string current_cgroup() {
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.starts_with("0::")) return std::string(kCgroupRoot) + line.substr(3);
-  return kCgroupRoot;
-}
+namespace {
 
-bool move_self_to(const std::string& dir) {
-  std::ofstream out(dir + "/cgroup.procs");
-  out << ::getpid() << std::flush;
-  return out.good();
-}
+// A child that joined the cgroup, and this process's end of a socketpair to it.
+struct Child {
+  pid_t pid = -1;
+  Fd channel;
+};
 
-InCgroup::InCgroup(const TestCgroup& cg) : home_(current_cgroup()) { joined_ = move_self_to(cg.path); }
-
-InCgroup::~InCgroup() {
-  if (joined_) move_self_to(home_);
-}
-
-Result<std::string> run_in_cgroup(const TestCgroup& cg, const std::function<std::string()>& body, int timeout_ms) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return Error::from_errno(errno, "pipe2");
-  Fd read_end(p[0]), write_end(p[1]);
+// Forks a child that joins `cg` (exit code 2 if it cannot) and exits with body(its end of the channel).
+Result<Child> fork_into(const TestCgroup& cg, const std::function<int(int channel)>& body) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return Error::from_errno(errno, "socketpair");
+  Fd mine(sv[0]), theirs(sv[1]);
   pid_t pid = ::fork();
   if (pid < 0) return Error::from_errno(errno, "fork");
   if (pid == 0) {
-    read_end.reset();
-    // Exit code 2: could not join. Only async-signal-safe-ish work before body: a write to cgroup.procs.
+    mine.reset();
     std::string procs = cg.path + "/cgroup.procs";
     int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(2);  // "0": the writing process itself
     ::close(fd);
-    std::string out = body();
-    std::size_t done = 0;
-    while (done < out.size()) {
-      auto n = ::write(write_end.get(), out.data() + done, out.size() - done);
-      if (n <= 0) ::_exit(3);
-      done += static_cast<std::size_t>(n);
-    }
-    ::_exit(0);
+    ::_exit(body(theirs.get()));
   }
-  write_end.reset();
-  std::string out;
-  char buf[512];
-  bool timed_out = false;
-  for (;;) {
-    pollfd pfd{read_end.get(), POLLIN, 0};
-    int ready = ::poll(&pfd, 1, timeout_ms);
-    if (ready <= 0) {
-      timed_out = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    auto n = ::read(read_end.get(), buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
+  return Child{pid, std::move(mine)};
+}
+
+// Waits until the channel has data or is closed; false on timeout.
+bool wait_readable(const Fd& channel, int timeout_ms) {
+  pollfd pfd{channel.get(), POLLIN, 0};
+  return ::poll(&pfd, 1, timeout_ms) > 0;
+}
+
+// Reaps the child (killing it first when `kill_it`); an error unless it exited with 0.
+Result<void> reap(pid_t pid, const TestCgroup& cg, bool kill_it) {
+  if (kill_it) ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  if (timed_out) return Error(Errc::io, "run_in_cgroup", "the child timed out in " + cg.path);
+  if (kill_it) return Error(Errc::io, "run_in_cgroup", "the child timed out in " + cg.path);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return Error(Errc::io, "run_in_cgroup",
                  "the child in " + cg.path + " failed (status " + std::to_string(status) +
                      (WIFEXITED(status) && WEXITSTATUS(status) == 2 ? ": could not join the cgroup)" : ")"));
+  return {};
+}
+
+}  // namespace
+
+Result<std::string> run_in_cgroup(const TestCgroup& cg, const std::function<std::string()>& body, int timeout_ms) {
+  auto child = EBPF_TRY(fork_into(cg, [&](int channel) {
+    std::string out = body();
+    for (std::size_t done = 0; done < out.size();) {
+      auto n = ::write(channel, out.data() + done, out.size() - done);
+      if (n <= 0) return 3;
+      done += static_cast<std::size_t>(n);
+    }
+    return 0;
+  }));
+  std::string out;
+  char buf[512];
+  bool timed_out = false;
+  for (;;) {
+    if (!wait_readable(child.channel, timeout_ms)) {
+      timed_out = true;
+      break;
+    }
+    auto n = ::read(child.channel.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  EBPF_TRY(reap(child.pid, cg, timed_out));
   return out;
+}
+
+Result<Fd> fd_from_cgroup(const TestCgroup& cg, const std::function<int()>& make_fd, int timeout_ms) {
+  auto child = EBPF_TRY(fork_into(cg, [&](int channel) {
+    int fd = make_fd();
+    if (fd < 0) return 4;
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
+    return ::sendmsg(channel, &msg, 0) == 1 ? 0 : 5;
+  }));
+  Fd received;
+  bool timed_out = !wait_readable(child.channel, timeout_ms);
+  if (!timed_out) {
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (::recvmsg(child.channel.get(), &msg, MSG_CMSG_CLOEXEC) == 1) {
+      cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+      if (cmsg != nullptr && cmsg->cmsg_type == SCM_RIGHTS) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
+        received = Fd(fd);
+      }
+    }
+  }
+  EBPF_TRY(reap(child.pid, cg, timed_out));
+  if (!received) return Error(Errc::io, "fd_from_cgroup", "the child in " + cg.path + " sent no descriptor");
+  return received;
 }
 
 }  // namespace ebpf::test
