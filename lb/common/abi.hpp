@@ -163,7 +163,7 @@ struct ConntrackValue {
   std::uint32_t backend_id = 0;     // 20
   std::uint32_t service_id = 0;     // 24
   std::uint32_t pad = 0;            // 28
-  std::uint64_t created_ns = 0;     // 32: bpf_ktime_get_ns() at creation
+  std::uint64_t created_ns = 0;     // 32: CLOCK_MONOTONIC at creation (XDP: bpf_ktime_get_coarse_ns, tick resolution)
   std::uint64_t last_seen_ns = 0;   // 40: idle timeouts compare against this
   std::uint64_t packets = 0;        // 48: this direction, updated with atomic adds
   std::uint64_t bytes = 0;          // 56
