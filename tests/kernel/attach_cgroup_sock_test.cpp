@@ -2,12 +2,14 @@
 // process never joins it): sock_create counts socket() calls and refuses UDP ones, sock_release counts
 // closes, sock_ops counts the established callbacks of real loopback TCP connections, setsockopt rejects or
 // rewrites SO_PRIORITY and getsockopt rewrites what it returns, getsockname/getpeername rewrite the address
-// the caller sees. Every check compares what the child observed with what the program did, and that the same
+// the caller sees, bind4 refuses a port, connect4/sendmsg4 redirect real UDP datagrams to the child's
+// receiver and recvmsg4 rewrites the source it reports. Every check compares what the child observed with what the program did, and that the same
 // calls outside the cgroup are untouched.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <netinet/in.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "ebpf/attach/cgroup.hpp"
 #include "ebpf/dsl/context.hpp"
 #include "ebpf/link.hpp"
+#include "ebpf/map.hpp"
 #include "ebpf/program.hpp"
 #include "support/cgroup.hpp"
 #include "support/counter.hpp"
@@ -277,6 +280,92 @@ TEST_F(CgroupSockTest, GetsocknameAndGetpeernameRewrites) {
   EXPECT_TRUE(outside.starts_with("127.0.0.1:")) << outside;
   EXPECT_TRUE(outside.ends_with(" 127.0.0.1:9 ")) << outside;
   EXPECT_EQ(progs[0].count(), 1U);
+}
+
+// bind4 / connect4 / sendmsg4 / recvmsg4 with real UDP traffic on loopback. The child binds a receiver on an
+// ephemeral port P and writes P into a map; connect() and sendto() aimed at kDeadPort are redirected to P,
+// recvfrom() reports kFakeIp:kFakePort as the source, and bind() to kDeniedPort is refused.
+constexpr std::uint16_t kDeadPort = 9, kDeniedPort = 1;
+
+std::string redirected_traffic(Map& ports) {
+  int rx = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (rx < 0 || ::bind(rx, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(rx, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return "receiver errno " + std::to_string(errno);
+  timeval timeout{2, 0};  // bounded: a lost datagram fails the test instead of hanging it
+  ::setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::uint32_t key = 0;
+  std::uint64_t port = addr.sin_port;  // network order, as user_port holds it
+  if (!ports.update(as_bytes_of(key), as_bytes_of(port))) return "map update failed";
+
+  std::string out;
+  int denied = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in target = addr;
+  target.sin_port = htons(kDeniedPort);
+  out += "bind=" + std::to_string(::bind(denied, reinterpret_cast<sockaddr*>(&target), sizeof target) == 0 ? 0 : errno);
+  ::close(denied);
+
+  target.sin_port = htons(kDeadPort);
+  int connected = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (::connect(connected, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0 || ::send(connected, "c", 1, 0) != 1)
+    out += " connect errno " + std::to_string(errno);
+  int unconnected = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (::sendto(unconnected, "s", 1, 0, reinterpret_cast<sockaddr*>(&target), sizeof target) != 1)
+    out += " sendto errno " + std::to_string(errno);
+  for (int i = 0; i < 2; ++i) {
+    char payload = 0;
+    sockaddr_in from{};
+    socklen_t from_len = sizeof from;
+    if (::recvfrom(rx, &payload, 1, 0, reinterpret_cast<sockaddr*>(&from), &from_len) != 1) {
+      out += " recv errno " + std::to_string(errno);
+      continue;
+    }
+    char ip[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &from.sin_addr, ip, sizeof ip);
+    out += std::string(" ") + payload + "@" + ip + ":" + std::to_string(ntohs(from.sin_port));
+  }
+  for (int fd : {connected, unconnected, rx}) ::close(fd);
+  return out;
+}
+
+TEST_F(CgroupSockTest, SockAddrHooksRedirectRealTraffic) {
+  MapSpec port_spec{.type = MapType::array, .name = "et_ports", .key_size = 4, .value_size = 8, .max_entries = 1};
+  ASSERT_OK_AND_ASSIGN(auto ports, Map::create(port_spec));
+  std::vector<test::CountingProgram> progs;
+  std::vector<Link> links;
+  const AttachType kHooks[] = {AttachType::cgroup_inet4_bind, AttachType::cgroup_inet4_connect,
+                               AttachType::cgroup_udp4_sendmsg, AttachType::cgroup_udp4_recvmsg};
+  for (auto attach : kHooks) {
+    ASSERT_OK_AND_ASSIGN(auto map, test::counter_map(1));
+    Assembler a;
+    a.mov(r6, r1);
+    count_slot(a, map, 0);
+    a.ldx(W, r7, r6, ctx::sock_addr::user_port);
+    if (attach == AttachType::cgroup_inet4_bind) {
+      a.mov(r0, dsl::cgroup_verdict::deny).jeq(r7, htons(kDeniedPort), "out");
+    } else if (attach == AttachType::cgroup_udp4_recvmsg) {
+      a.mov(r2, static_cast<std::int32_t>(htonl(kFakeIp))).stx(W, r6, ctx::sock_addr::user_ip4, r2);
+      a.mov(r2, htons(kFakePort)).stx(W, r6, ctx::sock_addr::user_port, r2);
+    } else {  // connect, sendmsg: kDeadPort -> the receiver's port from the map
+      a.jne(r7, htons(kDeadPort), "allow");
+      a.ld_map_value(r1, ports.fd(), 0).ldx(W, r2, r1, 0).stx(W, r6, ctx::sock_addr::user_port, r2);
+    }
+    a.label("allow").mov(r0, dsl::cgroup_verdict::allow).label("out").exit();
+    ASSERT_OK_AND_ASSIGN(auto prog, load(std::move(map), a, ProgType::cgroup_sock_addr, attach, "et_sock_addr"));
+    ASSERT_OK_AND_ASSIGN(auto link, attach_cgroup(prog.program, cgroup_->fd.get(), attach));
+    progs.push_back(std::move(prog));
+    links.push_back(std::move(link));
+  }
+  ASSERT_OK_AND_ASSIGN(auto seen, in_cgroup([&] { return redirected_traffic(ports); }));
+  EXPECT_EQ(seen, "bind=" + std::to_string(EPERM) + " c@10.1.2.3:4242 s@10.1.2.3:4242");
+  EXPECT_EQ(progs[0].count(), 2U);  // the receiver's bind and the refused one
+  EXPECT_EQ(progs[1].count(), 1U);  // connect
+  EXPECT_EQ(progs[2].count(), 1U);  // sendto with an address (send() on the connected socket has none)
+  EXPECT_EQ(progs[3].count(), 2U);  // both recvfrom calls
 }
 
 }  // namespace
