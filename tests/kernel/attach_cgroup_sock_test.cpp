@@ -282,73 +282,111 @@ TEST_F(CgroupSockTest, GetsocknameAndGetpeernameRewrites) {
   EXPECT_EQ(progs[0].count(), 1U);
 }
 
-// bind4 / connect4 / sendmsg4 / recvmsg4 with real UDP traffic on loopback. The child binds a receiver on an
-// ephemeral port P and writes P into a map; connect() and sendto() aimed at kDeadPort are redirected to P,
-// recvfrom() reports kFakeIp:kFakePort as the source, and bind() to kDeniedPort is refused.
+// bind / connect / sendmsg / recvmsg with real UDP traffic on loopback (127.0.0.1 or ::1). The child binds a
+// receiver on an ephemeral port P and writes P into a map; connect() and sendto() aimed at kDeadPort are
+// redirected to P, recvfrom() reports the fake address (10.1.2.3 / fd00::1203) and kFakePort as the source,
+// and bind() to kDeniedPort is refused.
 constexpr std::uint16_t kDeadPort = 9, kDeniedPort = 1;
+const std::uint32_t kFakeIp6[4] = {htonl(0xfd000000), 0, 0, htonl(0x1203)};  // fd00::1203
 
-std::string redirected_traffic(Map& ports) {
-  int rx = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (rx < 0 || ::bind(rx, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(rx, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+// Loopback of `family` with `port` (host order).
+sockaddr_storage loopback(int family, std::uint16_t port) {
+  sockaddr_storage ss{};
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    in->sin_port = htons(port);
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_addr = in6addr_loopback;
+    in6->sin6_port = htons(port);
+  }
+  return ss;
+}
+socklen_t size_of(int family) { return family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6); }
+std::uint16_t port_of(const sockaddr_storage& ss) {  // network order
+  return ss.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(ss).sin_port
+                                 : reinterpret_cast<const sockaddr_in6&>(ss).sin6_port;
+}
+std::string text_of(const sockaddr_storage& ss) {
+  char ip[INET6_ADDRSTRLEN] = {};
+  const void* addr = ss.ss_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in&>(ss).sin_addr)
+                                             : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr);
+  ::inet_ntop(ss.ss_family, addr, ip, sizeof ip);
+  return std::string(ip) + ":" + std::to_string(ntohs(port_of(ss)));
+}
+
+std::string redirected_traffic(Map& ports, int family) {
+  const auto len = size_of(family);
+  int rx = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  auto addr = loopback(family, 0);
+  socklen_t got = sizeof addr;
+  if (rx < 0 || ::bind(rx, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::getsockname(rx, reinterpret_cast<sockaddr*>(&addr), &got) != 0)
     return "receiver errno " + std::to_string(errno);
   timeval timeout{2, 0};  // bounded: a lost datagram fails the test instead of hanging it
   ::setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::uint32_t key = 0;
-  std::uint64_t port = addr.sin_port;  // network order, as user_port holds it
+  std::uint64_t port = port_of(addr);  // network order, as user_port holds it
   if (!ports.update(as_bytes_of(key), as_bytes_of(port))) return "map update failed";
 
   std::string out;
-  int denied = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in target = addr;
-  target.sin_port = htons(kDeniedPort);
-  out += "bind=" + std::to_string(::bind(denied, reinterpret_cast<sockaddr*>(&target), sizeof target) == 0 ? 0 : errno);
+  int denied = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  auto target = loopback(family, kDeniedPort);
+  out += "bind=" + std::to_string(::bind(denied, reinterpret_cast<sockaddr*>(&target), len) == 0 ? 0 : errno);
   ::close(denied);
 
-  target.sin_port = htons(kDeadPort);
-  int connected = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (::connect(connected, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0 || ::send(connected, "c", 1, 0) != 1)
+  target = loopback(family, kDeadPort);
+  int connected = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (::connect(connected, reinterpret_cast<sockaddr*>(&target), len) != 0 || ::send(connected, "c", 1, 0) != 1)
     out += " connect errno " + std::to_string(errno);
-  int unconnected = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (::sendto(unconnected, "s", 1, 0, reinterpret_cast<sockaddr*>(&target), sizeof target) != 1)
+  int unconnected = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (::sendto(unconnected, "s", 1, 0, reinterpret_cast<sockaddr*>(&target), len) != 1)
     out += " sendto errno " + std::to_string(errno);
   for (int i = 0; i < 2; ++i) {
     char payload = 0;
-    sockaddr_in from{};
+    sockaddr_storage from{};
     socklen_t from_len = sizeof from;
-    if (::recvfrom(rx, &payload, 1, 0, reinterpret_cast<sockaddr*>(&from), &from_len) != 1) {
+    if (::recvfrom(rx, &payload, 1, 0, reinterpret_cast<sockaddr*>(&from), &from_len) != 1)
       out += " recv errno " + std::to_string(errno);
-      continue;
-    }
-    char ip[INET_ADDRSTRLEN] = {};
-    ::inet_ntop(AF_INET, &from.sin_addr, ip, sizeof ip);
-    out += std::string(" ") + payload + "@" + ip + ":" + std::to_string(ntohs(from.sin_port));
+    else
+      out += std::string(" ") + payload + "@" + text_of(from);
   }
   for (int fd : {connected, unconnected, rx}) ::close(fd);
   return out;
 }
 
-TEST_F(CgroupSockTest, SockAddrHooksRedirectRealTraffic) {
+struct SockAddrHooks {
+  int family;
+  AttachType bind, connect, sendmsg, recvmsg;
+  const char* fake_source;
+};
+
+class SockAddrTest : public CgroupSockTest, public ::testing::WithParamInterface<SockAddrHooks> {};
+
+TEST_P(SockAddrTest, HooksRedirectRealTraffic) {
+  const auto& hooks = GetParam();
   MapSpec port_spec{.type = MapType::array, .name = "et_ports", .key_size = 4, .value_size = 8, .max_entries = 1};
   ASSERT_OK_AND_ASSIGN(auto ports, Map::create(port_spec));
   std::vector<test::CountingProgram> progs;
   std::vector<Link> links;
-  const AttachType kHooks[] = {AttachType::cgroup_inet4_bind, AttachType::cgroup_inet4_connect,
-                               AttachType::cgroup_udp4_sendmsg, AttachType::cgroup_udp4_recvmsg};
-  for (auto attach : kHooks) {
+  for (auto attach : {hooks.bind, hooks.connect, hooks.sendmsg, hooks.recvmsg}) {
     ASSERT_OK_AND_ASSIGN(auto map, test::counter_map(1));
     Assembler a;
     a.mov(r6, r1);
     count_slot(a, map, 0);
     a.ldx(W, r7, r6, ctx::sock_addr::user_port);
-    if (attach == AttachType::cgroup_inet4_bind) {
+    if (attach == hooks.bind) {
       a.mov(r0, dsl::cgroup_verdict::deny).jeq(r7, htons(kDeniedPort), "out");
-    } else if (attach == AttachType::cgroup_udp4_recvmsg) {
-      a.mov(r2, static_cast<std::int32_t>(htonl(kFakeIp))).stx(W, r6, ctx::sock_addr::user_ip4, r2);
+    } else if (attach == hooks.recvmsg) {
+      if (hooks.family == AF_INET) {
+        a.mov(r2, static_cast<std::int32_t>(htonl(kFakeIp))).stx(W, r6, ctx::sock_addr::user_ip4, r2);
+      } else {
+        for (int i = 0; i < 4; ++i)
+          a.mov(r2, static_cast<std::int32_t>(kFakeIp6[i])).stx(W, r6, static_cast<std::int16_t>(ctx::sock_addr::user_ip6 + 4 * i), r2);
+      }
       a.mov(r2, htons(kFakePort)).stx(W, r6, ctx::sock_addr::user_port, r2);
     } else {  // connect, sendmsg: kDeadPort -> the receiver's port from the map
       a.jne(r7, htons(kDeadPort), "allow");
@@ -360,13 +398,31 @@ TEST_F(CgroupSockTest, SockAddrHooksRedirectRealTraffic) {
     progs.push_back(std::move(prog));
     links.push_back(std::move(link));
   }
-  ASSERT_OK_AND_ASSIGN(auto seen, in_cgroup([&] { return redirected_traffic(ports); }));
-  EXPECT_EQ(seen, "bind=" + std::to_string(EPERM) + " c@10.1.2.3:4242 s@10.1.2.3:4242");
+  ASSERT_OK_AND_ASSIGN(auto seen, in_cgroup([&] { return redirected_traffic(ports, hooks.family); }));
+  const std::string source = std::string(hooks.fake_source) + ":" + std::to_string(kFakePort);
+  EXPECT_EQ(seen, "bind=" + std::to_string(EPERM) + " c@" + source + " s@" + source);
   EXPECT_EQ(progs[0].count(), 2U);  // the receiver's bind and the refused one
   EXPECT_EQ(progs[1].count(), 1U);  // connect
   EXPECT_EQ(progs[2].count(), 1U);  // sendto with an address (send() on the connected socket has none)
   EXPECT_EQ(progs[3].count(), 2U);  // both recvfrom calls
+  // Outside the cgroup the same bind is neither seen nor refused.
+  int fd = ::socket(hooks.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  int one = 1;  // parallel runs of this test bind the same port
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  auto denied = loopback(hooks.family, kDeniedPort);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&denied), size_of(hooks.family)), 0) << errno;
+  ::close(fd);
+  EXPECT_EQ(progs[0].count(), 2U);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Families, SockAddrTest,
+    ::testing::Values(SockAddrHooks{AF_INET, AttachType::cgroup_inet4_bind, AttachType::cgroup_inet4_connect,
+                                    AttachType::cgroup_udp4_sendmsg, AttachType::cgroup_udp4_recvmsg, "10.1.2.3"},
+                      SockAddrHooks{AF_INET6, AttachType::cgroup_inet6_bind, AttachType::cgroup_inet6_connect,
+                                    AttachType::cgroup_udp6_sendmsg, AttachType::cgroup_udp6_recvmsg, "fd00::1203"}),
+    [](const auto& info) { return info.param.family == AF_INET ? std::string("v4") : std::string("v6"); });
 
 }  // namespace
 }  // namespace ebpf
