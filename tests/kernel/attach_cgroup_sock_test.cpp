@@ -2,8 +2,8 @@
 // process never joins it): sock_create counts socket() calls and refuses UDP ones, sock_release counts
 // closes, sock_ops counts the established callbacks of real loopback TCP connections, setsockopt rejects or
 // rewrites SO_PRIORITY and getsockopt rewrites what it returns, getsockname/getpeername rewrite the address
-// the caller sees, bind4 refuses a port, connect4/sendmsg4 redirect real UDP datagrams to the child's
-// receiver and recvmsg4 rewrites the source it reports. Every check compares what the child observed with what the program did, and that the same
+// the caller sees, bind refuses a port, connect/sendmsg redirect real UDP datagrams to the child's receiver
+// and recvmsg rewrites the source it reports (v4 and v6), post_bind refuses a bound address (v4 and v6). Every check compares what the child observed with what the program did, and that the same
 // calls outside the cgroup are untouched.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ebpf/assembler.hpp"
@@ -226,6 +227,49 @@ TEST_F(CgroupSockTest, SockoptRejectsAndRewrites) {
   EXPECT_EQ(priority_calls(), "0 0 0 " + std::to_string(kAsked));  // outside: the kernel's own behaviour
   EXPECT_EQ(setter.count(), 4U);
   EXPECT_EQ(getter.count(), 1U);
+}
+
+// post_bind runs after the address is chosen and can still refuse it: binding 127.0.0.2 (v4) or ::1 (v6) is
+// refused, binding 127.0.0.1 / :: is allowed; both binds are seen.
+std::string bind_errnos(int family) {
+  std::string out;
+  for (bool refused : {true, false}) {
+    sockaddr_storage ss{};
+    if (family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+      in->sin_family = AF_INET;
+      in->sin_addr.s_addr = htonl(refused ? 0x7f000002 : INADDR_LOOPBACK);
+    } else {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      in6->sin6_family = AF_INET6;
+      in6->sin6_addr = refused ? in6addr_loopback : in6addr_any;
+    }
+    int fd = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+    out += std::to_string(rc == 0 ? 0 : errno) + " ";
+    ::close(fd);
+  }
+  return out;
+}
+
+TEST_F(CgroupSockTest, PostBindRefusesAnAddress) {
+  for (auto [family, attach] : {std::pair{AF_INET, AttachType::cgroup_inet4_post_bind},
+                                std::pair{AF_INET6, AttachType::cgroup_inet6_post_bind}}) {
+    ASSERT_OK_AND_ASSIGN(auto map, test::counter_map(1));
+    Assembler a;
+    a.mov(r6, r1);
+    count_slot(a, map, 0);
+    if (family == AF_INET)
+      a.ldx(W, r2, r6, ctx::sock::src_ip4).mov(r0, dsl::cgroup_verdict::deny).jeq(r2, static_cast<std::int32_t>(htonl(0x7f000002)), "out");
+    else  // ::1: the last word is 1, the others 0
+      a.ldx(W, r2, r6, ctx::sock::src_ip6 + 12).mov(r0, dsl::cgroup_verdict::deny).jeq(r2, static_cast<std::int32_t>(htonl(1)), "out");
+    a.mov(r0, dsl::cgroup_verdict::allow).label("out").exit();
+    ASSERT_OK_AND_ASSIGN(auto prog, load(std::move(map), a, ProgType::cgroup_sock, attach, "et_post_bind"));
+    ASSERT_OK_AND_ASSIGN(auto link, attach_cgroup(prog.program, cgroup_->fd.get(), attach));
+    ASSERT_OK_AND_ASSIGN(auto seen, in_cgroup([family] { return bind_errnos(family); }));
+    EXPECT_EQ(seen, std::to_string(EPERM) + " 0 ") << family;
+    EXPECT_EQ(prog.count(), 2U);
+  }
 }
 
 // getsockname / getpeername rewrites: the caller sees kFakeIp:kFakePort instead of the real address.
