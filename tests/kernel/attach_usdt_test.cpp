@@ -215,7 +215,10 @@ constexpr const char* kLibrarySource = R"(#define _SDT_HAS_SEMAPHORES 1
 __extension__ unsigned short etlib_call_semaphore __attribute__((unused, section(".probes")));
 unsigned et_usdt_lib_call(long x) {
   unsigned enabled = *(volatile unsigned short *)&etlib_call_semaphore;
-  DTRACE_PROBE2(etlib, call, x, x * -3);
+  if (x > 0)  /* two sites of one probe, with different second arguments */
+    DTRACE_PROBE2(etlib, call, x, x * -3);
+  else
+    DTRACE_PROBE2(etlib, call, x, x * 5);
   return enabled;
 }
 )";
@@ -246,11 +249,14 @@ TEST(Usdt, SharedLibrary) {
   UsdtOptions options;
   options.pid = ::getpid();
   ASSERT_OK_AND_ASSIGN(auto usdt, attach_usdt(reader.program, so, "etlib", "call", specs, options));
-  EXPECT_NE(usdt.sites.at(0).semaphore_offset, 0U);
+  ASSERT_EQ(usdt.sites.size(), 2U);  // each site has its own spec (ids 0 and 1) and uprobe
+  EXPECT_NE(usdt.sites[0].pc_offset, usdt.sites[1].pc_offset);
+  EXPECT_NE(usdt.sites[0].semaphore_offset, 0U);
+  EXPECT_EQ(usdt.sites[0].semaphore_offset, usdt.sites[1].semaphore_offset);
   for (long x : {5L, -123456789012L}) {
-    EXPECT_EQ(call(x), 1U);
+    EXPECT_EQ(call(x), 2U);  // the kernel counts one reference per uprobe on the semaphore: one per site
     EXPECT_EQ(static_cast<std::int64_t>(reader.slot(1)), x);
-    EXPECT_EQ(static_cast<std::int64_t>(reader.slot(2)), x * -3);
+    EXPECT_EQ(static_cast<std::int64_t>(reader.slot(2)), x > 0 ? x * -3 : x * 5);
   }
   EXPECT_EQ(reader.count(), 2U);
   ASSERT_OK(usdt.detach());
