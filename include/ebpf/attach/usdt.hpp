@@ -3,8 +3,8 @@
 //
 // Each note names a probe (provider, name), the address of the marker instruction, the link-time address of
 // .stapsdt.base (to correct addresses of prelinked files), the address of an optional semaphore (a u16 the
-// program checks before computing costly arguments; the kernel increments it while a uprobe with that
-// reference counter exists), and an argument string such as "-4@%eax 8@-8(%rbp) 4@$5" (x86-64) or
+// program checks before computing costly arguments; the kernel adds one for each uprobe with that reference
+// counter while it exists, so a probe with several sites reads as the number of sites), and an argument string such as "-4@%eax 8@-8(%rbp) 4@$5" (x86-64) or
 // "-4@x0 8@[sp, 16] 4@5" (arm64): "size@location", a negative size meaning a signed value.
 //
 // attach_usdt puts a uprobe on every site of a probe, each with a cookie = the index of a UsdtSpec the
