@@ -221,8 +221,10 @@ class Assembler {
     failure_.message.append(tail);
   }
   constexpr void add_map_reloc(std::string_view map) { maps_.push_back({pos(), std::string(map), false}); }
-  constexpr bool sort_labels(std::vector<std::uint32_t>& sorted);
-  constexpr void apply(const Fixup& f, const std::vector<std::uint32_t>& sorted);
+  static constexpr std::uint32_t kNoLabel = UINT32_MAX;
+  constexpr bool index_labels(std::vector<std::uint32_t>& table);
+  constexpr std::uint32_t find_label(const Name& n, const std::vector<std::uint32_t>& table) const;
+  constexpr void apply(const Fixup& f, const std::vector<std::uint32_t>& table);
   constexpr void validate();
   Bytecode take_symbols() const;
 
@@ -252,34 +254,41 @@ constexpr Assembler& Assembler::call(std::string_view helper_name) {
   return emit(isa::call_helper(id ? *id : 0));
 }
 
-constexpr bool Assembler::sort_labels(std::vector<std::uint32_t>& sorted) {
-  sorted.resize(labels_.size());
-  for (std::uint32_t k = 0; k < sorted.size(); ++k) sorted[k] = k;
-  // Order by (hash, name, definition order): equal names end up adjacent, the later one is the duplicate.
-  std::sort(sorted.begin(), sorted.end(), [this](std::uint32_t a, std::uint32_t b) {
-    const Name &x = labels_[a].name, &y = labels_[b].name;
-    if (x.hash != y.hash) return x.hash < y.hash;
-    if (name(x) != name(y)) return name(x) < name(y);
-    return a < b;
-  });
-  for (std::size_t k = 1; k < sorted.size(); ++k) {
-    const LabelDef& d = labels_[sorted[k]];
-    if (name(d.name) == name(labels_[sorted[k - 1]].name)) {
-      fail(d.insn, "duplicate label ", name(d.name));
+// Labels in an open-addressing table of indices into labels_, probed by name hash (capacity a power of two, at
+// least twice the labels): duplicate checks and fixup lookups cost O(1) each. A binary search over sorted labels
+// was a third of the time to assemble a 4096-instruction program.
+constexpr std::uint32_t Assembler::find_label(const Name& n, const std::vector<std::uint32_t>& table) const {
+  const std::size_t mask = table.size() - 1;
+  for (std::size_t s = n.hash & mask; table[s] != kNoLabel; s = (s + 1) & mask) {
+    const Name& have = labels_[table[s]].name;
+    if (have.hash == n.hash && name(have) == name(n)) return table[s];
+  }
+  return kNoLabel;
+}
+
+constexpr bool Assembler::index_labels(std::vector<std::uint32_t>& table) {
+  std::size_t capacity = 16;
+  while (capacity < 2 * labels_.size()) capacity *= 2;
+  table.assign(capacity, kNoLabel);
+  const std::size_t mask = capacity - 1;
+  for (std::uint32_t k = 0; k < labels_.size(); ++k) {
+    const Name& n = labels_[k].name;
+    if (find_label(n, table) != kNoLabel) {  // labels_ is in definition order: this is the later one
+      fail(labels_[k].insn, "duplicate label ", name(n));
       return false;
     }
+    std::size_t s = n.hash & mask;
+    while (table[s] != kNoLabel) s = (s + 1) & mask;
+    table[s] = k;
   }
   return true;
 }
 
-constexpr void Assembler::apply(const Fixup& f, const std::vector<std::uint32_t>& sorted) {
+constexpr void Assembler::apply(const Fixup& f, const std::vector<std::uint32_t>& table) {
   const std::string_view label = name(f.label);
-  auto it = std::lower_bound(sorted.begin(), sorted.end(), f.label, [this](std::uint32_t k, const Name& want) {
-    const Name& have = labels_[k].name;
-    return have.hash != want.hash ? have.hash < want.hash : name(have) < name(want);
-  });
-  if (it == sorted.end() || name(labels_[*it].name) != label) return fail(f.insn, "undefined label ", label);
-  const std::uint32_t target = labels_[*it].insn;
+  const std::uint32_t k = find_label(f.label, table);
+  if (k == kNoLabel) return fail(f.insn, "undefined label ", label);
+  const std::uint32_t target = labels_[k].insn;
   if (target >= insns_.size()) return fail(f.insn, "label ", label, " is past the last instruction");
   const std::int64_t rel = std::int64_t(target) - std::int64_t(f.insn) - 1;
   Insn& i = insns_[f.insn];
@@ -310,10 +319,10 @@ constexpr void Assembler::validate() {
 
 constexpr bool Assembler::link() {
   if (linked_ || failed_) return !failed_;
-  std::vector<std::uint32_t> sorted;
-  if (!sort_labels(sorted)) return false;
+  std::vector<std::uint32_t> table;
+  if (!index_labels(table)) return false;
   for (const Fixup& f : fixups_) {
-    apply(f, sorted);
+    apply(f, table);
     if (failed_) return false;
   }
   validate();
