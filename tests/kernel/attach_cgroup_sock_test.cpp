@@ -3,8 +3,9 @@
 // closes, sock_ops counts the established callbacks of real loopback TCP connections, setsockopt rejects or
 // rewrites SO_PRIORITY and getsockopt rewrites what it returns, getsockname/getpeername rewrite the address
 // the caller sees, bind refuses a port, connect/sendmsg redirect real UDP datagrams to the child's receiver
-// and recvmsg rewrites the source it reports (v4 and v6), post_bind refuses a bound address (v4 and v6). Every check compares what the child observed with what the program did, and that the same
-// calls outside the cgroup are untouched.
+// and recvmsg rewrites the source it reports (v4 and v6), post_bind refuses a bound address (v4 and v6).
+// Every check compares what the child observed with what the program did, and that the same calls outside
+// the cgroup are untouched.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
