@@ -244,10 +244,11 @@ struct GlobalCounters {
   std::uint64_t ct_closed = 0;       // 8: removed by BPF after RST / both FINs
   std::uint64_t ct_expired = 0;      // 16: found idle past the timeout by BPF and replaced
   std::uint64_t ct_reverse_miss = 0; // 24: TC saw a backend reply without an entry (evicted or foreign)
-  std::uint64_t not_service = 0;     // 32: packets passed through untouched
+  std::uint64_t not_service = 0;     // 32: packets passed through untouched (not TCP/UDP to a service)
   std::uint64_t events_lost = 0;     // 40: ring buffer reservations that failed
+  std::uint64_t malformed = 0;       // 48: truncated or invalid headers, passed through untouched
 };
-static_assert(sizeof(GlobalCounters) == 48);
+static_assert(sizeof(GlobalCounters) == 56 && offsetof(GlobalCounters, malformed) == 48);
 
 // ---- lb_config: single-entry array of run-time settings ------------------------------------------------
 

@@ -64,7 +64,7 @@ inline constexpr std::string_view kDropRateService = "drop_rate_service";
 inline constexpr std::string_view kDropRateSource = "drop_rate_source";
 inline constexpr std::string_view kDropConntrackFull = "drop_conntrack_full";
 inline constexpr std::string_view kDropUnsupported = "drop_unsupported";
-inline constexpr std::string_view kDropMalformed = "drop_malformed";
+inline constexpr std::string_view kMalformed = "malformed";          // XDP_PASS, malformed++
 }  // namespace label
 
 class Emitter {

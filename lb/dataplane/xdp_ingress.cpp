@@ -51,7 +51,7 @@ void emit_entry(Emitter& e) {
   Assembler& a = e.a;
   a.mov(kCtx, r1);
   ebpf::dsl::xdp_load_data(a, kCtx, {r2, r3, r4, r5});
-  emit_flow_parse(a, {.labels = {label::kNotService, label::kNotService}, .ipv6 = e.options.ipv6});
+  emit_flow_parse(a, {.labels = {.malformed = label::kMalformed, .not_flow = label::kNotService}, .ipv6 = e.options.ipv6});
   // ServiceKey{vip = key.dst, port = key.dport, proto, family}: dport/proto/family are laid out alike.
   static_assert(offsetof(ServiceKey, port) == 16 && offsetof(ServiceKey, family) == 19 &&
                 offsetof(ConntrackKey, dport) + 2 == offsetof(ConntrackKey, proto) &&
@@ -222,6 +222,9 @@ void emit_exits(Emitter& e) {
   a.label(label::kNotService);
   e.count_global(EBPF_FIELD(GlobalCounters, not_service));
   a.label(label::kPassUntouched).mov(r0, action::pass).exit();
+  a.label(label::kMalformed);
+  e.count_global(EBPF_FIELD(GlobalCounters, malformed));
+  a.ja(label::kPassUntouched);
   const std::pair<std::string_view, DropReason> drops[] = {
       {label::kDropNoBackend, DropReason::kNoBackend},
       {label::kDropRateService, DropReason::kRateLimitService},

@@ -2,9 +2,11 @@
 // the library's assembler (no clang), following the contract in lb/README.md ("Data path contract").
 //
 // Packet policy (everything is counted):
-//   - not IPv4/IPv6, not TCP/UDP (ICMP, IPv6 extension headers), non-first IPv4 fragments, truncated or
-//     invalid headers: XDP_PASS untouched, lb_global_stats.not_service++ (the LB never rewrites what it
-//     cannot fully parse; the kernel's stack applies its own rules).
+//   - not IPv4/IPv6, not TCP/UDP (ICMP, IPv6 extension headers), non-first IPv4 fragments: XDP_PASS
+//     untouched, lb_global_stats.not_service++.
+//   - truncated or invalid headers (cut short anywhere up to the L4 ports, IPv4 IHL < 5, wrong IP version):
+//     XDP_PASS untouched, lb_global_stats.malformed++ (the LB never rewrites what it cannot fully parse;
+//     the kernel's stack applies its own rules).
 //   - TCP/UDP to an address:port that is no service: XDP_PASS, not_service++.
 //   - first IPv4 fragment to a service: XDP_DROP, service drops[kUnsupported]++ (a flow cannot be pinned
 //     to a backend without all its fragments).
