@@ -111,6 +111,7 @@ void render_global(std::string& out, const MetricsSnapshot& s) {
       {"ebpf_lb_conntrack_reverse_miss_total", "counter", "Backend replies without a conntrack entry.", s.global.ct_reverse_miss},
       {"ebpf_lb_not_service_packets_total", "counter", "Packets passed through untouched.", s.global.not_service},
       {"ebpf_lb_events_lost_total", "counter", "Flow events lost to a full ring buffer.", s.global.events_lost},
+      {"ebpf_lb_malformed_packets_total", "counter", "Packets with truncated or invalid headers, passed through untouched.", s.global.malformed},
   };
   for (const auto& [name, type, help, value] : families) Family(out, name, type, help).sample({}, value);
 }
