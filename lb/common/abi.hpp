@@ -165,7 +165,7 @@ struct ConntrackValue {
   std::uint32_t pad = 0;            // 28
   std::uint64_t created_ns = 0;     // 32: CLOCK_MONOTONIC at creation (XDP: bpf_ktime_get_coarse_ns, tick resolution)
   std::uint64_t last_seen_ns = 0;   // 40: idle timeouts compare against this
-  std::uint64_t packets = 0;        // 48: this direction, updated with atomic adds
+  std::uint64_t packets = 0;        // 48: this direction (plain adds: approximate if two CPUs race on a flow)
   std::uint64_t bytes = 0;          // 56
 };
 static_assert(sizeof(ConntrackValue) == 64);
