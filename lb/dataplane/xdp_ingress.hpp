@@ -12,6 +12,8 @@
 //     to a backend without all its fragments).
 //   - service traffic: conntrack hit → DNAT; new flow → rate limits, backend selection, conntrack insert,
 //     DNAT; TCP that is not a SYN and has no entry → XDP_PASS untouched (counted in the service's packets).
+//     Conntrack is looked up before the service (a hit carries its service id), so a flow keeps its backend
+//     until it closes or idles out even if its service is removed meanwhile.
 // Map references are by catalogue name (lb/common/maps.hpp), unresolved.
 #pragma once
 
