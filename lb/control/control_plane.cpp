@@ -317,6 +317,7 @@ ebpf::Result<MetricsSnapshot> LoadBalancer::metrics() {
   s.conntrack_max = maps_.find("lb_conntrack")->max_entries();
   s.conntrack_gc_deleted = gc_deleted_;
   lock.unlock();
+  s.flow_events = flow_events();
   EBPF_TRY(maps_.for_each_conntrack([&](const ConntrackKey&, const ConntrackValue&) { ++s.conntrack_entries; }));
   return s;
 }

@@ -33,15 +33,6 @@ struct LoadBalancerOptions {
   MapPinning pinning{};  // empty dir: private maps, gone with the process
 };
 
-// What the data path's flow events (lb_events) have reported so far.
-struct FlowEventCounts {
-  std::uint64_t opened = 0;
-  std::uint64_t closed = 0;
-  std::uint64_t closed_fin = 0;
-  std::uint64_t closed_rst = 0;
-  std::uint64_t closed_idle = 0;
-};
-
 class LoadBalancer : public ControlPlane {
  public:
   // Creates the maps, applies the store's current config and starts health checks.

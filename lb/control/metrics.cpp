@@ -1,6 +1,7 @@
 // Prometheus exposition (see metrics.hpp).
 #include "lb/control/metrics.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <functional>
 
@@ -114,6 +115,15 @@ void render_global(std::string& out, const MetricsSnapshot& s) {
       {"ebpf_lb_malformed_packets_total", "counter", "Packets with truncated or invalid headers, passed through untouched.", s.global.malformed},
   };
   for (const auto& [name, type, help, value] : families) Family(out, name, type, help).sample({}, value);
+  // What user space received from the lb_events ring buffer (events_lost above is what never arrived).
+  Family events(out, "ebpf_lb_flow_events_total", "counter", "Flow events received from the data path.");
+  events.sample({"event", "open", "reason", ""}, s.flow_events.opened);
+  events.sample({"event", "close", "reason", "fin"}, s.flow_events.closed_fin);
+  events.sample({"event", "close", "reason", "rst"}, s.flow_events.closed_rst);
+  events.sample({"event", "close", "reason", "idle"}, s.flow_events.closed_idle);
+  const auto& e = s.flow_events;
+  events.sample({"event", "close", "reason", "other"},
+                e.closed - std::min(e.closed, e.closed_fin + e.closed_rst + e.closed_idle));
 }
 
 }  // namespace

@@ -31,6 +31,15 @@ struct BackendMetrics {
   bool draining = false;
 };
 
+// What the data path's flow events (lb_events) have reported so far.
+struct FlowEventCounts {
+  std::uint64_t opened = 0;
+  std::uint64_t closed = 0;
+  std::uint64_t closed_fin = 0;
+  std::uint64_t closed_rst = 0;
+  std::uint64_t closed_idle = 0;
+};
+
 struct MetricsSnapshot {
   std::vector<ServiceMetrics> services;
   std::vector<BackendMetrics> backends;
@@ -38,6 +47,7 @@ struct MetricsSnapshot {
   std::uint64_t conntrack_entries = 0;  // live entries (both directions)
   std::uint64_t conntrack_max = 0;
   std::uint64_t conntrack_gc_deleted = 0;  // removed by the control plane's sweeper
+  FlowEventCounts flow_events;
 };
 
 // Sums of per-CPU values, field by field.

@@ -27,6 +27,8 @@ MetricsSnapshot sample_snapshot() {
   s.conntrack_gc_deleted = 5;
   s.conntrack_entries = 40;  // 20 live flows
   s.conntrack_max = 1 << 20;
+  s.global.malformed = 3;
+  s.flow_events = {.opened = 9, .closed = 8, .closed_fin = 4, .closed_rst = 2, .closed_idle = 1};
   return s;
 }
 
@@ -57,6 +59,12 @@ TEST(Metrics, RendersSamplesWithLabels) {
   EXPECT_TRUE(lines.contains("ebpf_lb_conntrack_max_entries 1048576"));
   // 100 created - 30 closed - 10 expired - 5 gc - 20 live = 35 evicted.
   EXPECT_TRUE(lines.contains("ebpf_lb_conntrack_lru_evicted_estimate 35"));
+  EXPECT_TRUE(lines.contains("ebpf_lb_malformed_packets_total 3")) << text;
+  EXPECT_TRUE(lines.contains(R"(ebpf_lb_flow_events_total{event="open",reason=""} 9)")) << text;
+  EXPECT_TRUE(lines.contains(R"(ebpf_lb_flow_events_total{event="close",reason="fin"} 4)"));
+  EXPECT_TRUE(lines.contains(R"(ebpf_lb_flow_events_total{event="close",reason="rst"} 2)"));
+  EXPECT_TRUE(lines.contains(R"(ebpf_lb_flow_events_total{event="close",reason="idle"} 1)"));
+  EXPECT_TRUE(lines.contains(R"(ebpf_lb_flow_events_total{event="close",reason="other"} 1)"));
   EXPECT_TRUE(lines.contains("# TYPE ebpf_lb_service_packets_total counter"));
   EXPECT_TRUE(lines.contains("# TYPE ebpf_lb_backend_up gauge"));
 }
