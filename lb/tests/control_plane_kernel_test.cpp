@@ -211,7 +211,7 @@ TEST(ControlPlane, FlowEventsAreLoggedAndCounted) {
   EBPF_REQUIRE_KERNEL();
   std::vector<std::string> lines;
   std::mutex lines_mutex;
-  Logger log({.level = LogLevel::info, .sink = [&](std::string_view line) {
+  Logger log({.level = LogLevel::debug, .sink = [&](std::string_view line) {
                 std::lock_guard lock(lines_mutex);
                 lines.emplace_back(line);
               }, .now_ms = [] { return std::int64_t{0}; }});
