@@ -95,6 +95,20 @@ std::size_t heap_in_use() {
 
 int silent(enum libbpf_print_level, const char*, va_list) { return 0; }
 
+// bpf_object__open_mem + close on every object; returns how many libbpf refused to open.
+std::size_t libbpf_open_all(const std::vector<std::vector<std::byte>>& objs) {
+  std::size_t failures = 0;
+  for (const auto& o : objs) {
+    bpf_object* obj = bpf_object__open_mem(o.data(), o.size(), nullptr);
+    if (libbpf_get_error(obj)) {
+      ++failures;
+      continue;
+    }
+    bpf_object__close(obj);
+  }
+  return failures;
+}
+
 void BM_LibbpfOpenMem(benchmark::State& state) {
   const auto& objs = corpus();
   if (objs.empty()) {
@@ -104,15 +118,7 @@ void BM_LibbpfOpenMem(benchmark::State& state) {
   libbpf_set_print(silent);
   std::size_t failures = 0;
   for (auto _ : state) {
-    failures = 0;
-    for (const auto& o : objs) {
-      bpf_object* obj = bpf_object__open_mem(o.data(), o.size(), nullptr);
-      if (libbpf_get_error(obj)) {
-        ++failures;
-        continue;
-      }
-      bpf_object__close(obj);
-    }
+    failures = libbpf_open_all(objs);
   }
   state.counters["objects"] = static_cast<double>(objs.size());
   state.counters["open_failures"] = static_cast<double>(failures);
@@ -137,15 +143,7 @@ void BM_OpenCorpusOursVsLibbpf(benchmark::State& state) {
       benchmark::DoNotOptimize(spec);
     }
     const auto t1 = clock::now();
-    failures = 0;
-    for (const auto& o : objs) {
-      bpf_object* obj = bpf_object__open_mem(o.data(), o.size(), nullptr);
-      if (libbpf_get_error(obj)) {
-        ++failures;
-        continue;
-      }
-      bpf_object__close(obj);
-    }
+    failures = libbpf_open_all(objs);
     const auto t2 = clock::now();
     const double ours = std::chrono::duration<double, std::milli>(t1 - t0).count();
     const double theirs = std::chrono::duration<double, std::milli>(t2 - t1).count();
