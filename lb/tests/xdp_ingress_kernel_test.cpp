@@ -144,6 +144,36 @@ TEST_F(XdpIngress, EveryPacketOfAFlowGoesToItsBackendEvenAfterTheTableChanges) {
   EXPECT_EQ(global.ct_created, 1u);
 }
 
+// Conntrack is consulted before the service (the XDP contract): removing a service by reload leaves its
+// established flows going to their backend until they close or idle out, while new flows to the old VIP
+// are no longer a service's.
+TEST_F(XdpIngress, EstablishedFlowOutlivesTheRemovalOfItsService) {
+  ASSERT_EQ(run(tcp4(kClient, 40011, kVip, 80, tcp_flags::syn)).retval, kXdpPass);
+  auto flow = dp_->conntrack(flow_key(mapped(kClient), mapped(kVip), 40011, 80, kProtoTcp, kFamilyV4));
+  ASSERT_TRUE(flow.has_value());
+  const BackendValue be = dp_->backend(flow->backend_id);
+  std::string yaml(kYaml);
+  const auto web = yaml.find("  - name: web\n");
+  yaml.erase(web, yaml.find("  - name: dns") - web);
+  ASSERT_EQ(yaml.find("10.0.0.100"), std::string::npos);
+  ASSERT_OK(dp_->reload(yaml));
+
+  auto out = run(tcp4(kClient, 40011, kVip, 80, tcp_flags::ack | tcp_flags::psh, "still here"));
+  ASSERT_EQ(out.retval, kXdpPass);
+  ASSERT_OK_AND_ASSIGN(auto parsed, parse(out.data_out));
+  EXPECT_EQ(parsed.dst_ipv4, ipv4_of(be.addr));
+  EXPECT_EQ(parsed.dst_port, ntohs(be.port));
+  EXPECT_TRUE(parsed.l4_checksum_ok);
+
+  const auto fresh = tcp4(kClient, 40012, kVip, 80, tcp_flags::syn);
+  auto passed = run(fresh);
+  EXPECT_EQ(passed.retval, kXdpPass);
+  EXPECT_EQ(passed.data_out, fresh);  // untouched
+  ASSERT_OK_AND_ASSIGN(auto global, dp_->maps->global_counters());
+  EXPECT_EQ(global.not_service, 1u);
+  EXPECT_EQ(global.ct_created, 1u);
+}
+
 TEST_F(XdpIngress, TcpStatesFromFlagsAndRstRemovesBothEntries) {
   const auto key = flow_key(mapped(kClient), mapped(kVip), 40003, 80, kProtoTcp, kFamilyV4);
   auto state = [&] { return dp_->conntrack(key).value_or(ConntrackValue{}).state; };
