@@ -3,6 +3,7 @@
 
 #include "ebpf/dsl/packet.hpp"
 #include "ebpf/helpers.hpp"
+#include "seed_load.hpp"
 
 namespace ebpf::dsl::firewall {
 
@@ -50,9 +51,7 @@ Result<Program> load(int blocklist_fd, int counters_fd, const ProgramLoadOptions
   auto code = EBPF_TRY(build());
   EBPF_TRY(code.resolve(kBlocklistMap, blocklist_fd));
   EBPF_TRY(code.resolve(kCountersMap, counters_fd));
-  ProgramLoadOptions options = opts;
-  if (options.name.empty()) options.name = "dsl_firewall";
-  return Program::load(ProgType::xdp, code.span(), options);
+  return detail::load_seed(ProgType::xdp, code, "dsl_firewall", opts);
 }
 
 }  // namespace ebpf::dsl::firewall

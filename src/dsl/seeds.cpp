@@ -7,6 +7,7 @@
 #include "ebpf/dsl/packet.hpp"
 #include "ebpf/dsl/rate_limit.hpp"
 #include "ebpf/helpers.hpp"
+#include "seed_load.hpp"
 
 namespace ebpf::dsl::rate_limiter {
 
@@ -76,9 +77,7 @@ Result<Program> load(const RateLimiterMaps& maps, const ProgramLoadOptions& opts
   EBPF_TRY(code.resolve(kBucketsMap, maps.buckets_fd));
   EBPF_TRY(code.resolve(kConfigMap, maps.config_fd));
   EBPF_TRY(code.resolve(kCountersMap, maps.counters_fd));
-  ProgramLoadOptions options = opts;
-  if (options.name.empty()) options.name = "dsl_ratelimit";
-  return Program::load(ProgType::xdp, code.span(), options);
+  return detail::load_seed(ProgType::xdp, code, "dsl_ratelimit", opts);
 }
 
 }  // namespace ebpf::dsl::rate_limiter

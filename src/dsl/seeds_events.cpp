@@ -7,6 +7,7 @@
 #include "ebpf/dsl/maps.hpp"
 #include "ebpf/dsl/memory.hpp"
 #include "ebpf/dsl/packet.hpp"
+#include "seed_load.hpp"
 
 namespace ebpf::dsl::packet_events {
 
@@ -71,9 +72,7 @@ Result<Program> load(int events_fd, int drops_fd, const ProgramLoadOptions& opts
   auto code = EBPF_TRY(build());
   EBPF_TRY(code.resolve(kEventsMap, events_fd));
   EBPF_TRY(code.resolve(kDropsMap, drops_fd));
-  ProgramLoadOptions options = opts;
-  if (options.name.empty()) options.name = "dsl_pkt_events";
-  return Program::load(ProgType::xdp, code.span(), options);
+  return detail::load_seed(ProgType::xdp, code, "dsl_pkt_events", opts);
 }
 
 }  // namespace ebpf::dsl::packet_events

@@ -11,6 +11,7 @@
 #include "ebpf/dsl/context.hpp"
 #include "ebpf/dsl/layout.hpp"
 #include "ebpf/dsl/maps.hpp"
+#include "seed_load.hpp"
 
 namespace ebpf::dsl::sockmap_seeds {
 
@@ -45,13 +46,6 @@ void store_key(Assembler& a, Reg c, const TupleOffsets& t) {
   store_field(a, r10, EBPF_FIELD(SocketKey, local_port), r2, kKeySlot);
 }
 
-Result<Program> load_as(ProgType type, AttachType attach, const char* name, Bytecode code,
-                        const ProgramLoadOptions& opts) {
-  ProgramLoadOptions options = opts;
-  if (options.name.empty()) options.name = name;
-  options.expected_attach_type = attach;
-  return Program::load(type, code.span(), options);
-}
 }  // namespace
 
 Result<SocketKey> socket_key(int fd) {
@@ -102,15 +96,15 @@ Result<EchoPrograms> load_echo(int sockets_fd, const ProgramLoadOptions& opts) {
   auto verdict = EBPF_TRY(build_echo_verdict());
   EBPF_TRY(verdict.resolve(kSocketsMap, sockets_fd));
   return EchoPrograms{
-      EBPF_TRY(load_as(ProgType::sk_skb, AttachType::sk_skb_stream_parser, "dsl_echo_parse", std::move(parser), opts)),
-      EBPF_TRY(load_as(ProgType::sk_skb, AttachType::sk_skb_stream_verdict, "dsl_echo", std::move(verdict), opts))};
+      EBPF_TRY(detail::load_seed(ProgType::sk_skb, parser, "dsl_echo_parse", opts, AttachType::sk_skb_stream_parser)),
+      EBPF_TRY(detail::load_seed(ProgType::sk_skb, verdict, "dsl_echo", opts, AttachType::sk_skb_stream_verdict))};
 }
 
 Result<Program> load_proxy(int sockets_fd, int peers_fd, const ProgramLoadOptions& opts) {
   auto code = EBPF_TRY(build_proxy());
   EBPF_TRY(code.resolve(kSocketsMap, sockets_fd));
   EBPF_TRY(code.resolve(kPeersMap, peers_fd));
-  return load_as(ProgType::sk_msg, AttachType::sk_msg_verdict, "dsl_proxy", std::move(code), opts);
+  return detail::load_seed(ProgType::sk_msg, code, "dsl_proxy", opts, AttachType::sk_msg_verdict);
 }
 
 }  // namespace ebpf::dsl::sockmap_seeds
