@@ -104,38 +104,43 @@ Result<std::string> run_in_cgroup(const TestCgroup& cg, const std::function<std:
   return out;
 }
 
+namespace {
+// One data byte plus room for one SCM_RIGHTS descriptor: the message both ends of fd_from_cgroup use.
+// msg points into the object itself, so it is neither copied nor moved.
+struct FdMessage {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  FdMessage() {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+};
+}  // namespace
+
 Result<Fd> fd_from_cgroup(const TestCgroup& cg, const std::function<int()>& make_fd, int timeout_ms) {
   auto child = EBPF_TRY(fork_into(cg, [&](int channel) {
     int fd = make_fd();
     if (fd < 0) return 4;
-    char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    FdMessage m;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&m.msg);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
     cmsg->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
-    return ::sendmsg(channel, &msg, 0) == 1 ? 0 : 5;
+    return ::sendmsg(channel, &m.msg, 0) == 1 ? 0 : 5;
   }));
   Fd received;
   bool timed_out = !wait_readable(child.channel, timeout_ms);
   if (!timed_out) {
-    char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    if (::recvmsg(child.channel.get(), &msg, MSG_CMSG_CLOEXEC) == 1) {
-      cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    FdMessage m;
+    if (::recvmsg(child.channel.get(), &m.msg, MSG_CMSG_CLOEXEC) == 1) {
+      cmsghdr* cmsg = CMSG_FIRSTHDR(&m.msg);
       if (cmsg != nullptr && cmsg->cmsg_type == SCM_RIGHTS) {
         int fd = -1;
         std::memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
