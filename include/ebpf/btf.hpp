@@ -191,6 +191,8 @@ class Btf {
 
   // First type named `name` of kind `kind` (base types included); Errc::not_found otherwise.
   Result<Type> find(std::string_view name, Kind kind) const;
+  // The DATASEC types this blob owns, in id order (recorded while parsing: no lookup, no name index built).
+  std::span<const TypeId> datasecs() const noexcept;
   // All ids with exactly this name (any kind), in id order.
   std::vector<TypeId> find_all(std::string_view name) const;
   // All ids whose name equals `essential` after dropping a "___flavour" suffix (used by CO-RE).

@@ -7,6 +7,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <string>
@@ -227,6 +229,50 @@ struct Checker {
   }
 };
 
+// What each kind's record holds, as a table so the hot loops branch on data instead of a switch per type:
+// words after the 12-byte header (fixed + per_vlen * vlen) and which words are type ids / name offsets.
+struct KindLayout {
+  std::uint8_t valid = 0, fixed = 0, per_vlen = 0;
+  std::uint8_t ref = 0;      // t[2] is a type id
+  std::uint8_t array = 0;    // t[3], t[4] are type ids
+  std::uint8_t name0 = 0;    // each vlen entry starts with a name offset
+  std::uint8_t type0 = 0;    // ... starts with a type id (DATASEC)
+  std::uint8_t type1 = 0;    // ... has a type id in its second word
+};
+constexpr auto kLayouts = [] {
+  std::array<KindLayout, 32> t{};
+  for (int k : {2, 7, 8, 9, 10, 11, 12, 16, 18}) t[k].valid = 1;
+  for (int k : {1, 14, 17}) t[k] = {1, 1, 0};
+  t[3] = {1, 3, 0};
+  for (int k : {4, 5, 15, 19}) t[k] = {1, 0, 3};
+  for (int k : {6, 13}) t[k] = {1, 0, 2};
+  for (int k : {2, 8, 9, 10, 11, 12, 13, 14, 17, 18}) t[k].ref = 1;
+  t[3].array = 1;
+  for (int k : {4, 5, 6, 13, 19}) t[k].name0 = 1;
+  t[15].type0 = 1;
+  for (int k : {4, 5, 13}) t[k].type1 = 1;
+  return t;
+}();
+
+// The fast form of Checker::check, for a single pass that does not know the type count yet: true when every
+// name offset is < strs; raises max_ref to the largest type id referenced.
+inline bool names_ok(const std::uint32_t* t, std::uint32_t strs, std::uint32_t& max_ref) noexcept {
+  const KindLayout& l = kLayouts[detail::info_kind(t[1])];
+  bool ok = t[0] < strs;
+  std::uint32_t m = max_ref;
+  if (l.ref) m = std::max(m, t[2]);
+  if (l.array) m = std::max({m, t[3], t[4]});
+  const std::uint32_t vlen = l.per_vlen ? detail::info_vlen(t[1]) : 0;
+  const std::uint32_t* w = t + 3;
+  for (std::uint32_t i = 0; i < vlen; ++i, w += l.per_vlen) {
+    ok &= (l.name0 == 0) || w[0] < strs;
+    if (l.type0) m = std::max(m, w[0]);
+    if (l.type1) m = std::max(m, w[1]);
+  }
+  max_ref = m;
+  return ok;
+}
+
 Result<std::shared_ptr<BtfData>> parse_owned(Blob blob, std::size_t size,
                                              std::shared_ptr<const BtfData> base) {
   auto h = EBPF_TRY(read_header(blob.get(), size));
@@ -242,12 +288,17 @@ Result<std::shared_ptr<BtfData>> parse_owned(Blob blob, std::size_t size,
     return bad("string section must start with an empty string at offset 0");
   d->types = reinterpret_cast<const std::uint32_t*>(blob.get() + h.hdr_len + h.type_off);
   const std::uint32_t words = h.type_len / 4;
-  d->offsets.reserve(h.type_len / 24 + 1);
-  for (std::uint32_t pos = 0; pos < words;) {
-    TypeId id = d->start_id + static_cast<std::uint32_t>(d->offsets.size());
+  // One pass: the record layout, name offsets, and the largest type id referenced (checked against the count
+  // at the end). Offsets go to scratch sized for the most records that fit, then are kept at their exact size.
+  std::unique_ptr<std::uint32_t[]> scratch(new std::uint32_t[words / 3 + 1]);
+  std::uint32_t n = 0, max_ref = 0;
+  bool all_names_ok = true;
+  for (std::uint32_t pos = 0; pos < words; ++n) {
+    TypeId id = d->start_id + n;
     if (words - pos < 3) return bad("type [" + std::to_string(id) + "] header truncated at type-section offset " + std::to_string(pos * 4));
     std::uint32_t info = d->types[pos + 1];
-    long extra = detail::extra_size(detail::info_kind(info), detail::info_vlen(info));
+    const KindLayout& layout = kLayouts[detail::info_kind(info)];
+    long extra = layout.valid ? 4L * (layout.fixed + layout.per_vlen * detail::info_vlen(info)) : -1;
     if (extra < 0)
       return bad("type [" + std::to_string(id) + "] at type-section offset " + std::to_string(pos * 4) +
                  " has unknown kind " + std::to_string(detail::info_kind(info)));
@@ -256,13 +307,19 @@ Result<std::shared_ptr<BtfData>> parse_owned(Blob blob, std::size_t size,
       return bad("type [" + std::to_string(id) + "] (" + std::string(kind_name(static_cast<Kind>(detail::info_kind(info)))) +
                  ", vlen " + std::to_string(detail::info_vlen(info)) + ") at type-section offset " +
                  std::to_string(pos * 4) + " runs past the end of the type section");
-    d->offsets.push_back(pos);
+    scratch[n] = pos;
+    all_names_ok &= names_ok(d->types + pos, d->total_str_len(), max_ref);
+    if (detail::info_kind(info) == static_cast<std::uint32_t>(Kind::datasec)) d->datasecs.push_back(id);
     pos += static_cast<std::uint32_t>(len);
   }
-  d->offsets.shrink_to_fit();
-  Checker checker{*d, d->type_count(), d->total_str_len()};
-  for (std::size_t i = 0; i < d->offsets.size(); ++i)
-    EBPF_TRY(checker.check(d->start_id + static_cast<TypeId>(i), d->types + d->offsets[i], d->offsets[i] * 4));
+  d->offsets.assign(scratch.get(), scratch.get() + n);
+  scratch.reset();
+  const std::uint32_t count = d->start_id + n;
+  if (!all_names_ok || max_ref >= count) {  // something is out of range: find the first culprit, for the message
+    Checker checker{*d, count, d->total_str_len()};
+    for (std::uint32_t i = 0; i < n; ++i)
+      EBPF_TRY(checker.check(d->start_id + i, d->types + d->offsets[i], d->offsets[i] * 4));
+  }
   d->blob = std::move(blob);
   return d;
 }
@@ -373,6 +430,7 @@ Result<Type> Btf::type(TypeId id) const {
   return data_->at(id);
 }
 Type Btf::at(TypeId id) const noexcept { return data_->at(id); }
+std::span<const TypeId> Btf::datasecs() const noexcept { return data_->datasecs; }
 
 std::string_view Btf::string(std::uint32_t offset) const noexcept {
   return offset < data_->total_str_len() ? data_->string(offset) : std::string_view();

@@ -43,6 +43,7 @@ struct BtfData {
   std::size_t blob_size = 0;
   const std::uint32_t* types = nullptr;  // start of the type section (4-byte aligned)
   std::vector<std::uint32_t> offsets;     // word offset of each own type in `types`
+  std::vector<TypeId> datasecs;           // ids of the own DATASEC types, ascending
   const char* strs = nullptr;
   std::uint32_t str_len = 0;
   std::shared_ptr<const BtfData> base;

@@ -136,6 +136,17 @@ TEST(BtfParse, FlavouredNamesShareTheEssentialBucket) {
   }
 }
 
+// datasecs() lists the DATASECs recorded while parsing, in id order, without building the name index.
+TEST(BtfParse, DatasecsAreRecordedWhileParsing) {
+  Sample s;
+  TypeId rodata = s.b.add_datasec(".rodata", 0, {});
+  ASSERT_OK_AND_ASSIGN(Btf btf, s.b.build());
+  auto ids = btf.datasecs();
+  EXPECT_EQ(std::vector<TypeId>(ids.begin(), ids.end()), (std::vector<TypeId>{s.sec, rodata}));
+  EXPECT_EQ(btf.at(ids[1]).name(), ".rodata");
+  EXPECT_TRUE(Btf().datasecs().empty());
+}
+
 TEST(BtfParse, ReferenceCycleIsAnErrorNotAHang) {
   Builder b;
   TypeId t1 = b.add_typedef("a", 2);
