@@ -38,11 +38,10 @@ struct ExtParser {
   const Btf& btf;
   std::uint32_t hdr_len;
 
-  // Parses one block into `out`; each record's first `Record` bytes are read as u32 words.
+  // Checks one block (what was read before copying anything) and returns how many records it holds.
   template <class Record>
-  Result<void> block(const char* what, std::uint32_t off, std::uint32_t len, std::uint32_t& rec_size_out,
-                     std::vector<ExtSection<Record>>& out) {
-    if (len == 0) return ok();
+  Result<std::size_t> count(const char* what, std::uint32_t off, std::uint32_t len, std::uint32_t& rec_size_out) {
+    if (len == 0) return std::size_t{0};
     std::uint64_t begin = std::uint64_t{hdr_len} + off, end = begin + len;
     if (end > r.bytes.size())
       return bad(std::string(what) + " block [" + std::to_string(begin) + ", " + std::to_string(end) +
@@ -53,6 +52,7 @@ struct ExtParser {
       return bad(std::string(what) + " record size " + std::to_string(rec_size) + " at offset " +
                  std::to_string(begin) + " is invalid (minimum " + std::to_string(sizeof(Record)) + ")");
     rec_size_out = rec_size;
+    std::size_t total = 0;
     for (std::uint64_t pos = begin + 4; pos < end;) {
       if (end - pos < 8)
         return bad(std::string(what) + ": section header truncated at offset " + std::to_string(pos));
@@ -67,16 +67,37 @@ struct ExtParser {
         return bad(std::string(what) + ": section '" + std::string(*name) + "' claims " + std::to_string(count) +
                    " records of " + std::to_string(rec_size) + " bytes at offset " + std::to_string(pos) +
                    ", past the end of the block");
-      ExtSection<Record> sec{*name, {}};
-      sec.records.resize(count);
-      for (std::uint32_t i = 0; i < count; ++i, pos += rec_size) {
-        std::uint32_t words[sizeof(Record) / 4];
-        for (std::size_t w = 0; w < std::size(words); ++w) words[w] = r.u32(pos + 4 * w);
-        std::memcpy(&sec.records[i], words, sizeof(Record));
-      }
-      out.push_back(std::move(sec));
+      total += count;
+      pos += std::uint64_t{count} * rec_size;
     }
-    return ok();
+    return total;
+  }
+
+  // Copies the records of a block count() accepted into `store` (reserved for all of them, so the spans taken
+  // here stay valid) and lists its sections in `out`. Each record's first `Record` bytes are read as u32 words.
+  template <class Record>
+  void fill(std::uint32_t off, std::uint32_t len, std::uint32_t rec_size, std::vector<Record>& store,
+            std::vector<ExtSection<Record>>& out) {
+    if (len == 0) return;
+    std::uint64_t pos = std::uint64_t{hdr_len} + off + 4, end = std::uint64_t{hdr_len} + off + len;
+    while (pos < end) {
+      std::string_view name = btf.string(r.u32(pos));
+      std::uint32_t count = r.u32(pos + 4);
+      pos += 8;
+      std::size_t first = store.size();
+      store.resize(first + count);
+      if (!r.swapped && rec_size == sizeof(Record)) {  // the usual case: the records as they are
+        std::memcpy(store.data() + first, r.bytes.data() + pos, std::size_t{count} * sizeof(Record));
+        pos += std::uint64_t{count} * rec_size;
+      } else {
+        for (std::uint32_t i = 0; i < count; ++i, pos += rec_size) {
+          std::uint32_t words[sizeof(Record) / 4];
+          for (std::size_t w = 0; w < std::size(words); ++w) words[w] = r.u32(pos + 4 * w);
+          std::memcpy(&store[first + i], words, sizeof(Record));
+        }
+      }
+      out.push_back({name, std::span<const Record>(store.data() + first, count)});
+    }
   }
 };
 
@@ -100,10 +121,20 @@ Result<BtfExt> BtfExt::parse(std::span<const std::byte> bytes, const Btf& btf) {
   BtfExt ext;
   ext.btf_ = btf;
   ExtParser p{r, ext.btf_, hdr_len};
-  EBPF_TRY(p.block("func_info", r.u32(8), r.u32(12), ext.func_info_rec_size_, ext.func_info_));
-  EBPF_TRY(p.block("line_info", r.u32(16), r.u32(20), ext.line_info_rec_size_, ext.line_info_));
-  if (hdr_len >= 32) {
-    EBPF_TRY(p.block("core_relo", r.u32(24), r.u32(28), ext.core_relo_rec_size_, ext.core_relos_));
+  const bool has_core = hdr_len >= 32;
+  // Everything is checked and counted first, then copied once into exactly-sized arrays.
+  auto n_func = EBPF_TRY(p.count<FuncInfo>("func_info", r.u32(8), r.u32(12), ext.func_info_rec_size_));
+  auto n_line = EBPF_TRY(p.count<LineInfo>("line_info", r.u32(16), r.u32(20), ext.line_info_rec_size_));
+  std::size_t n_core = 0;
+  if (has_core) n_core = EBPF_TRY(p.count<CoreRelo>("core_relo", r.u32(24), r.u32(28), ext.core_relo_rec_size_));
+  auto records = std::make_shared<Records>();
+  records->func_info.reserve(n_func);
+  records->line_info.reserve(n_line);
+  records->core_relos.reserve(n_core);
+  p.fill(r.u32(8), r.u32(12), ext.func_info_rec_size_, records->func_info, ext.func_info_);
+  p.fill(r.u32(16), r.u32(20), ext.line_info_rec_size_, records->line_info, ext.line_info_);
+  if (has_core) {
+    p.fill(r.u32(24), r.u32(28), ext.core_relo_rec_size_, records->core_relos, ext.core_relos_);
     for (const auto& sec : ext.core_relos_)
       for (const auto& relo : sec.records)
         if (static_cast<std::uint32_t>(relo.kind) > static_cast<std::uint32_t>(RelocKind::type_matches))
@@ -111,6 +142,7 @@ Result<BtfExt> BtfExt::parse(std::span<const std::byte> bytes, const Btf& btf) {
                      std::to_string(relo.insn_off) + " has unknown kind " +
                      std::to_string(static_cast<std::uint32_t>(relo.kind)));
   }
+  ext.records_ = std::move(records);
   return ext;
 }
 

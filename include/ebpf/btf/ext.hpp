@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -60,10 +61,12 @@ struct CoreRelo {
 };
 static_assert(sizeof(CoreRelo) == 16);
 
+// One ELF section's records. They live in storage shared by the BtfExt and all its copies (one exactly-sized
+// array per record kind), so the span stays valid as long as any copy of the BtfExt it came from is alive.
 template <class Record>
 struct ExtSection {
   std::string_view name;  // ELF section name, e.g. "xdp" or ".text"
-  std::vector<Record> records;
+  std::span<const Record> records;
 };
 
 class BtfExt {
@@ -88,7 +91,13 @@ class BtfExt {
   const Btf& btf() const noexcept { return btf_; }
 
  private:
+  struct Records {  // every record of the blob, grouped by section in blob order
+    std::vector<FuncInfo> func_info;
+    std::vector<LineInfo> line_info;
+    std::vector<CoreRelo> core_relos;
+  };
   Btf btf_;
+  std::shared_ptr<const Records> records_;
   std::vector<ExtSection<FuncInfo>> func_info_;
   std::vector<ExtSection<LineInfo>> line_info_;
   std::vector<ExtSection<CoreRelo>> core_relos_;
