@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -26,12 +27,13 @@ std::string hex(std::uint64_t v) {
 
 Error bad(std::string message) { return Error(Errc::bad_format, std::string(kOp), std::move(message)); }
 
-// Little-endian loads from an already bounds-checked position (byte-order independent of the host).
+// Little-endian loads from an already bounds-checked position (byte-order independent of the host): one
+// unaligned load, swapped on a big-endian host.
 template <class T>
 T load(std::span<const std::byte> b, std::size_t at) {
-  T v = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i)
-    v |= static_cast<T>(static_cast<T>(std::to_integer<std::uint8_t>(b[at + i])) << (8 * i));
+  T v;
+  std::memcpy(&v, b.data() + at, sizeof(T));
+  if constexpr (std::endian::native == std::endian::big) v = std::byteswap(v);
   return v;
 }
 
