@@ -121,7 +121,7 @@ Result<MapDefinition> parse_btf_map_def(const btf::Btf& btf, btf::TypeId def_id,
 Result<void> SpecParser::read_btf_maps(const elf::Section& section) {
   if (!spec.btf) return bad_object("section '.maps' needs BTF but the object has no .BTF section");
   const auto& btf = *spec.btf;
-  auto datasec = btf.find(".maps", btf::Kind::datasec);
+  auto datasec = this->datasec(".maps");
   if (!datasec) return bad_object("section '.maps' has no DATASEC '.maps' in .BTF");
   for (std::uint32_t i = 0; i < datasec->vlen(); ++i) {
     auto info = datasec->secinfo(i);
@@ -130,8 +130,10 @@ Result<void> SpecParser::read_btf_maps(const elf::Section& section) {
       return bad_object("DATASEC '.maps' entry " + std::to_string(i) + " is not a VAR");
     // Compilers leave DATASEC offsets at 0 (loaders fill them in): the symbol table has the real offset.
     const elf::Symbol* sym = nullptr;
-    for (const auto& s : elf.symbols())
-      if (s.section == section.index && s.name == var.name() && s.type != elf::kSttSection) sym = &s;
+    for (std::uint32_t i : symbols_in(section.index)) {
+      const auto& s = symbol(i);
+      if (s.name == var.name() && s.type != elf::kSttSection) sym = &s;
+    }
     if (sym == nullptr)
       return bad_object("map '" + std::string(var.name()) + "' in DATASEC '.maps' has no symbol in section '.maps'");
     std::uint64_t offset = sym->value;
@@ -159,10 +161,10 @@ Result<void> SpecParser::read_btf_maps(const elf::Section& section) {
 
 Result<void> SpecParser::read_legacy_maps(const elf::Section& section) {
   std::vector<const elf::Symbol*> syms;
-  for (const auto& sym : elf.symbols())
-    if (sym.section == section.index && sym.type != elf::kSttSection && sym.type != elf::kSttFile &&
-        !sym.name.empty())
-      syms.push_back(&sym);
+  for (std::uint32_t i : symbols_in(section.index)) {
+    const auto& sym = symbol(i);
+    if (sym.type != elf::kSttSection && sym.type != elf::kSttFile && !sym.name.empty()) syms.push_back(&sym);
+  }
   if (syms.empty()) return ok();
   std::sort(syms.begin(), syms.end(), [](auto* a, auto* b) { return a->value < b->value; });
   auto d = elf.data(section);
@@ -226,15 +228,20 @@ Result<void> SpecParser::read_data_section(const elf::Section& section) {
     auto d = elf.data(section);
     def.contents.assign(d.begin(), d.end());
   }
-  for (const auto& sym : elf.symbols()) {
-    if (sym.section != section.index || sym.name.empty() || sym.type == elf::kSttSection ||
-        sym.type == elf::kSttFile || sym.type == elf::kSttFunc)
-      continue;
-    if (sym.name.starts_with(".L")) continue;  // assembler-local labels for string literals
-    def.variables.push_back({std::string(sym.name), sym.value, sym.size, 0, sym.bind != elf::kStbLocal, false});
+  auto syms = symbols_in(section.index);
+  auto is_variable = [](const elf::Symbol& sym) {
+    return !sym.name.empty() && sym.type != elf::kSttSection && sym.type != elf::kSttFile &&
+           sym.type != elf::kSttFunc && !sym.name.starts_with(".L");  // .L: assembler labels of string literals
+  };
+  def.variables.reserve(static_cast<std::size_t>(
+      std::count_if(syms.begin(), syms.end(), [&](std::uint32_t i) { return is_variable(symbol(i)); })));
+  for (std::uint32_t i : syms) {
+    const auto& sym = symbol(i);
+    if (is_variable(sym))
+      def.variables.push_back({std::string(sym.name), sym.value, sym.size, 0, sym.bind != elf::kStbLocal, false});
   }
   if (spec.btf) {
-    if (auto ds = spec.btf->find(section.name, btf::Kind::datasec)) {
+    if (auto ds = datasec(section.name)) {
       def.btf_var_type = def.btf_value_type = ds->id();
       for (std::uint32_t i = 0; i < ds->vlen(); ++i) {
         auto info = ds->secinfo(i);
@@ -258,22 +265,41 @@ constexpr std::uint64_t kMaxKconfigExternSize = 4096;
 }  // namespace
 
 Result<void> SpecParser::read_kconfig_externs() {
-  // BTF says which externs are Kconfig values (.kconfig) and which kernel symbols (.ksyms).
-  std::map<std::string, std::pair<std::uint32_t, btf::TypeId>, std::less<>> kconfig_types;  // size, VAR's type
+  auto is_extern = [](const elf::Symbol& sym) {
+    return sym.undefined() && !sym.name.empty() && sym.bind != elf::kStbLocal && sym.type != elf::kSttFunc;
+  };
+  if (std::none_of(elf.symbols().begin(), elf.symbols().end(), is_extern)) return ok();
+  // BTF says which externs are Kconfig values (.kconfig) and which kernel symbols (.ksyms); for a name listed
+  // more than once the last entry wins. Sorted by name (stably) for lookups.
+  struct BtfExtern {
+    std::string_view name;
+    bool is_kconfig = false, typed = false;  // typed: a .kconfig VAR, with its size and type
+    std::uint64_t size = 0;
+    btf::TypeId type = 0;
+  };
+  std::vector<BtfExtern> btf_externs;
   if (spec.btf) {
     for (auto [sec, is_kconfig] : {std::pair{".kconfig", true}, std::pair{".ksyms", false}}) {
-      auto ds = spec.btf->find(sec, btf::Kind::datasec);
+      auto ds = datasec(sec);
       if (!ds) continue;
       for (std::uint32_t i = 0; i < ds->vlen(); ++i) {
         auto t = spec.btf->at(ds->secinfo(i).type);
-        btf_externs[std::string(t.name())] = is_kconfig;
+        BtfExtern e{t.name(), is_kconfig, false, 0, 0};
         if (is_kconfig && t.kind() == btf::Kind::var) {
           auto size = spec.btf->resolve_size(t.ref());
-          kconfig_types[std::string(t.name())] = {size ? *size : 8, t.ref()};
+          e.typed = true, e.size = size ? *size : 8, e.type = t.ref();
         }
+        btf_externs.push_back(e);
       }
     }
   }
+  std::stable_sort(btf_externs.begin(), btf_externs.end(),
+                   [](const BtfExtern& a, const BtfExtern& b) { return a.name < b.name; });
+  auto entries = [&](std::string_view name) {
+    auto [lo, hi] = std::equal_range(btf_externs.begin(), btf_externs.end(), BtfExtern{name},
+                                     [](const BtfExtern& a, const BtfExtern& b) { return a.name < b.name; });
+    return std::span<const BtfExtern>(lo, hi);
+  };
   MapDefinition def;
   def.name = ".kconfig";
   def.source = MapSource::kconfig;
@@ -284,23 +310,23 @@ Result<void> SpecParser::read_kconfig_externs() {
   def.flags = map_flags::mmapable | map_flags::rdonly_prog;
   std::uint64_t offset = 0;
   for (const auto& sym : elf.symbols()) {
-    if (!sym.undefined() || sym.name.empty() || sym.bind == elf::kStbLocal || sym.type == elf::kSttFunc) continue;
-    auto it = btf_externs.find(sym.name);
-    bool is_kconfig = it != btf_externs.end() ? it->second
-                                              : (sym.name.starts_with("CONFIG_") || sym.name.starts_with("LINUX_"));
+    if (!is_extern(sym)) continue;
+    auto listed = entries(sym.name);
+    bool is_kconfig = !listed.empty() ? listed.back().is_kconfig
+                                      : (sym.name.starts_with("CONFIG_") || sym.name.starts_with("LINUX_"));
     if (!is_kconfig || kconfig_offsets.contains(sym.name)) continue;
-    auto type_it = kconfig_types.find(sym.name);
-    std::uint64_t size = type_it != kconfig_types.end() ? type_it->second.first : 8;
+    auto typed = std::find_if(listed.rbegin(), listed.rend(), [](const BtfExtern& e) { return e.typed; });
+    std::uint64_t size = typed != listed.rend() ? typed->size : 8;
     // Kconfig values are integers, bools, tristates or short strings; a huge BTF size is a corrupt object,
     // and trusting it would size the .kconfig map (and our copy of it) from attacker-controlled input.
     if (size > kMaxKconfigExternSize) {
       return bad_object("kconfig extern '" + std::string(sym.name) + "' has " + std::to_string(size) +
                         " bytes (at most " + std::to_string(kMaxKconfigExternSize) + ")");
     }
-    btf::TypeId type = type_it != kconfig_types.end() ? type_it->second.second : 0;
+    btf::TypeId type = typed != listed.rend() ? typed->type : 0;
     std::uint64_t align = std::min<std::uint64_t>(std::bit_ceil(std::max<std::uint64_t>(size, 1)), 8);
     offset = (offset + align - 1) / align * align;
-    kconfig_offsets[std::string(sym.name)] = offset;
+    kconfig_offsets[sym.name] = offset;
     def.variables.push_back({std::string(sym.name), offset, size, type, true, sym.bind == elf::kStbWeak});
     offset += size;
   }

@@ -1,4 +1,5 @@
 // ObjectSpec parsing: the driver, section roles, license/version, BTF; plus ObjectSpec's lookups.
+#include <algorithm>
 #include <cstring>
 
 #include "spec_parser.hpp"
@@ -15,11 +16,39 @@ std::string SpecParser::section_name(std::uint32_t index) const {
 }
 
 const FunctionRef* SpecParser::function_at(std::uint32_t section, std::uint64_t offset) const {
-  auto it = functions.find(section);
-  if (it == functions.end()) return nullptr;
-  for (const auto& f : it->second)
+  if (section >= functions.size()) return nullptr;
+  auto refs = functions_in(section);
+  if (functions[section].disjoint) {  // the only candidate is the last function starting at or before `offset`
+    auto it = std::upper_bound(refs.begin(), refs.end(), offset,
+                               [](std::uint64_t off, const FunctionRef& f) { return off < f.offset; });
+    if (it == refs.begin()) return nullptr;
+    --it;
+    return offset - it->offset < it->size ? &*it : nullptr;
+  }
+  for (const auto& f : refs)
     if (offset >= f.offset && offset < f.offset + f.size) return &f;
   return nullptr;
+}
+
+void SpecParser::group_symbols() {
+  const auto& syms = elf.symbols();
+  const std::size_t n = elf.sections().size();
+  // Counting sort, stable: counts shifted by two, prefix sums, then each section's slot advances from its start
+  // to the next section's start, which leaves symbols_from[i] = first symbol of section i.
+  symbols_from.assign(n + 2, 0);
+  for (const auto& sym : syms)
+    if (sym.section < n) ++symbols_from[sym.section + 2];
+  for (std::size_t i = 2; i < n + 2; ++i) symbols_from[i] += symbols_from[i - 1];
+  section_symbols.resize(symbols_from[n + 1]);
+  for (const auto& sym : syms)
+    if (sym.section < n) section_symbols[symbols_from[sym.section + 1]++] = sym.index;
+  symbols_from.pop_back();
+}
+
+std::optional<btf::Type> SpecParser::datasec(std::string_view name) const noexcept {
+  for (const auto& [n, id] : datasecs)
+    if (n == name) return spec.btf->at(id);
+  return std::nullopt;
 }
 
 namespace {
@@ -72,22 +101,28 @@ Result<void> SpecParser::read_btf() {
   if (btf_section == nullptr) return ok();
   auto btf = btf::Btf::parse(elf.data(*btf_section));
   if (!btf) return Error(btf.error()).context("section '.BTF'");
-  spec.btf = *btf;
-  for (const auto& t : *spec.btf) {
-    if (t.kind() != btf::Kind::datasec) continue;
-    const auto* section = elf.section(t.name());
+  spec.btf = std::move(*btf);
+  spec.datasec_layouts.reserve(spec.btf->datasecs().size());
+  for (btf::TypeId id : spec.btf->datasecs()) {
+    auto t = spec.btf->at(id);
+    std::string_view name = t.name();
+    if (!datasec(name)) datasecs.emplace_back(name, t.id());
+    const auto* section = elf.section(name);
     if (section == nullptr) continue;
-    DatasecLayout layout{std::string(t.name()), section->size, {}};
-    for (const auto& sym : elf.symbols())
-      if (sym.section == section->index && !sym.name.empty() && sym.type != elf::kSttSection)
-        layout.symbols.emplace_back(std::string(sym.name), sym.value);
+    DatasecLayout layout{std::string(name), section->size, {}};
+    auto syms = symbols_in(section->index);
+    auto listed = [&](std::uint32_t i) { return !symbol(i).name.empty() && symbol(i).type != elf::kSttSection; };
+    layout.symbols.reserve(static_cast<std::size_t>(std::count_if(syms.begin(), syms.end(), listed)));
+    for (std::uint32_t i : syms)
+      if (listed(i)) layout.symbols.emplace_back(std::string(symbol(i).name), symbol(i).value);
     spec.datasec_layouts.push_back(std::move(layout));
   }
+  if (spec.datasec_layouts.capacity() != spec.datasec_layouts.size()) spec.datasec_layouts.shrink_to_fit();
   const auto* ext_section = elf.section(".BTF.ext");
   if (ext_section == nullptr) return ok();
   auto ext = btf::BtfExt::parse(elf.data(*ext_section), *spec.btf);
   if (!ext) return Error(ext.error()).context("section '.BTF.ext'");
-  spec.btf_ext = *ext;
+  spec.btf_ext = std::move(*ext);
   return ok();
 }
 
@@ -98,6 +133,7 @@ Result<void> SpecParser::run() {
   if (h.type != elf::kTypeRelocatable)
     return bad_object("e_type is " + std::to_string(h.type) + ", not ET_REL: BPF objects are relocatable files");
   if (elf.symtab_index() == 0) return bad_object("no symbol table (.symtab): the object was stripped");
+  group_symbols();
   EBPF_TRY(classify_sections());
   EBPF_TRY(read_license_and_version());
   EBPF_TRY(read_btf());
@@ -110,6 +146,8 @@ Result<void> SpecParser::run() {
     }
   }
   EBPF_TRY(read_kconfig_externs());
+  functions.resize(elf.sections().size());
+  reserve_functions();
   for (const auto& s : elf.sections())
     if (roles[s.index] == SectionRole::code) EBPF_TRY(read_functions(s));
   for (const auto& s : elf.sections())
@@ -124,6 +162,8 @@ Result<void> SpecParser::run() {
     p.license = spec.license;
     p.kernel_version = spec.kernel_version;
   }
+  // Maps are appended by several readers: give back the growth slack (the spec may live long).
+  if (spec.maps.capacity() != spec.maps.size()) spec.maps.shrink_to_fit();
   return ok();
 }
 

@@ -12,8 +12,9 @@ namespace {
 bool is_struct_ops_section(std::string_view name) { return name == ".struct_ops" || name == ".struct_ops.link"; }
 
 // The struct type of variable `var_name` in the DATASEC describing `section`.
-Result<btf::TypeId> variable_struct(const btf::Btf& btf, std::string_view section, std::string_view var_name) {
-  auto datasec = btf.find(section, btf::Kind::datasec);
+Result<btf::TypeId> variable_struct(const SpecParser& p, std::string_view section, std::string_view var_name) {
+  const btf::Btf& btf = *p.spec.btf;
+  auto datasec = p.datasec(section);
   if (!datasec) return bad_object("no BTF DATASEC for section '" + std::string(section) + "'");
   for (std::uint32_t i = 0; i < datasec->vlen(); ++i) {
     auto var = btf.at(datasec->secinfo(i).type);
@@ -65,7 +66,7 @@ Result<void> read_variable(SpecParser& p, const elf::Section& s, const elf::Symb
   def.value_size = static_cast<std::uint32_t>(sym.size);
   def.max_entries = 1;
   if (s.name == ".struct_ops.link") def.flags = map_flags::link;
-  def.btf_value_type = EBPF_TRY(variable_struct(*p.spec.btf, s.name, sym.name));
+  def.btf_value_type = EBPF_TRY(variable_struct(p, s.name, sym.name));
   auto bytes = data.subspan(sym.value, sym.size);
   def.contents.assign(bytes.begin(), bytes.end());
   def.section_index = s.index;
@@ -95,9 +96,10 @@ Result<void> read_struct_ops_sections(SpecParser& p) {
         relocs = std::move(*list);
         rela = rel.type == elf::kShtRela;
       }
-    for (const auto& sym : p.elf.symbols())
-      if (sym.section == s.index && sym.type == elf::kSttObject && !sym.name.empty())
-        EBPF_TRY(read_variable(p, s, sym, relocs, rela));
+    for (std::uint32_t i : p.symbols_in(s.index)) {
+      const auto& sym = p.symbol(i);
+      if (sym.type == elf::kSttObject && !sym.name.empty()) EBPF_TRY(read_variable(p, s, sym, relocs, rela));
+    }
   }
   return ok();
 }
