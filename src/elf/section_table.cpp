@@ -134,6 +134,11 @@ constexpr auto kTable = std::to_array<Entry>({
     {"sk_lookup", P::sk_lookup, A::sk_lookup, 0},
     {"netfilter", P::netfilter, A::netfilter, 0},
 });
+static_assert([] {
+  for (const auto& e : kTable)
+    if (e.prefix.empty()) return false;
+  return true;
+}(), "classify_program_section skips entries by their first character");
 
 ProgramSection make(const Entry& e, std::string_view target, bool legacy) {
   ProgramSection s;
@@ -165,8 +170,12 @@ bool parse_u64(std::string_view text, std::uint64_t& out) {
 }  // namespace
 
 std::optional<ProgramSection> classify_program_section(std::string_view name) {
+  // Every prefix is non-empty: an entry whose first character differs matches neither way (cheap to skip,
+  // and this runs for every code section of every object opened).
+  auto first_differs = [&](const Entry& e) { return name.empty() || e.prefix[0] != name[0]; };
   // Strict: exact name, or "prefix/target" for kinds taking a target.
   for (const auto& e : kTable) {
+    if (first_differs(e)) continue;
     if (name == e.prefix) return make(e, {}, false);
     if ((e.flags & kTarget) && name.size() > e.prefix.size() && name.starts_with(e.prefix) &&
         name[e.prefix.size()] == '/')
@@ -174,7 +183,7 @@ std::optional<ProgramSection> classify_program_section(std::string_view name) {
   }
   // Legacy: any name starting with a known prefix ("xdp_prog", "socket1", "kprobe__sys_open", "tracepoint__x").
   for (const auto& e : kTable) {
-    if (!name.starts_with(e.prefix)) continue;
+    if (first_differs(e) || !name.starts_with(e.prefix)) continue;
     std::string_view rest = name.substr(e.prefix.size());
     if (!rest.empty() && (rest[0] == '/' || rest[0] == '_' || rest[0] == '-' || rest[0] == '.'))
       rest.remove_prefix(1);
