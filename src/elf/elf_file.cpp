@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "ebpf/elf.hpp"
@@ -44,6 +45,16 @@ bool in_bounds(std::uint64_t offset, std::uint64_t size, std::uint64_t total) {
 
 std::string section_label(const Section& s) {
   return "section " + std::to_string(s.index) + (s.name.empty() ? "" : " '" + std::string(s.name) + "'");
+}
+
+// The NUL-terminated string at `offset` of a string table's bytes; nullopt when out of range or unterminated
+// (File::string_at then reports which).
+std::optional<std::string_view> string_in(std::span<const std::byte> table, std::uint64_t offset) noexcept {
+  if (offset >= table.size()) return std::nullopt;
+  const char* p = reinterpret_cast<const char*>(table.data()) + offset;
+  const void* nul = std::memchr(p, 0, table.size() - offset);
+  if (nul == nullptr) return std::nullopt;
+  return std::string_view(p, static_cast<std::size_t>(static_cast<const char*>(nul) - p));
 }
 
 struct Mapping {
@@ -165,8 +176,14 @@ Result<void> File::parse_sections() {
   const Section names = sections_[shstrndx];
   if (names.type != kShtStrtab)
     return bad("section name table (section " + std::to_string(shstrndx) + ") is not SHT_STRTAB");
+  const auto table = data(names);
   for (auto& s : sections_) {
-    auto name = string_at(names, load<std::uint32_t>(b, shoff + s.index * shentsize));
+    const std::uint32_t off = load<std::uint32_t>(b, shoff + s.index * shentsize);
+    if (auto name = string_in(table, off)) {
+      s.name = *name;
+      continue;
+    }
+    auto name = string_at(names, off);  // the checked path, for its message
     if (!name) return Error(name.error()).context("name of section " + std::to_string(s.index));
     s.name = *name;
   }
@@ -189,6 +206,7 @@ Result<void> File::parse_symbols() {
   if (symtab->link >= sections_.size() || sections_[symtab->link].type != kShtStrtab)
     return bad(section_label(*symtab) + ": sh_link " + std::to_string(symtab->link) + " is not a string table");
   const Section& strtab = sections_[symtab->link];
+  const auto strings = data(strtab);
   auto d = data(*symtab);
   std::size_t count = d.size() / kSymSize;
   symbols_.resize(count);
@@ -206,9 +224,14 @@ Result<void> File::parse_symbols() {
     if (sym.section != kShnUndef && sym.section < kShnLoreserve && sym.section >= sections_.size())
       return bad("symbol " + std::to_string(i) + " refers to section " + std::to_string(sym.section) +
                  " which does not exist");
-    auto name = string_at(strtab, load<std::uint32_t>(d, at));
-    if (!name) return Error(name.error()).context("name of symbol " + std::to_string(i));
-    sym.name = *name;
+    const std::uint32_t name_off = load<std::uint32_t>(d, at);
+    if (auto name = string_in(strings, name_off)) {
+      sym.name = *name;
+    } else {
+      auto checked = string_at(strtab, name_off);  // the checked path, for its message
+      if (!checked) return Error(checked.error()).context("name of symbol " + std::to_string(i));
+      sym.name = *checked;
+    }
     if (sym.type == kSttSection && sym.name.empty() && sym.section < sections_.size())
       sym.name = sections_[sym.section].name;
   }
