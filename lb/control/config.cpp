@@ -266,12 +266,15 @@ Result<Config> Parser::document(const Node& root) {
   Config config;
   config.source = source_;
   if (!root || root.IsNull()) return config;
-  EBPF_TRY(check_keys(root, "", {"interfaces", "forwarding", "pin_dir", "maglev_table_size", "conntrack", "admin", "services"}));
+  EBPF_TRY(check_keys(root, "", {"interfaces", "forwarding", "ingress_hook", "pin_dir", "maglev_table_size", "conntrack", "admin", "services"}));
   if (root["interfaces"]) EBPF_TRY(interfaces(root["interfaces"], config));
   if (config.interfaces.egress.empty()) config.interfaces.egress = config.interfaces.ingress;
   if (root["forwarding"])
     config.forwarding = EBPF_TRY(choice<ForwardingMode>(root["forwarding"], "forwarding",
                                                         {{"pass", ForwardingMode::pass}, {"redirect", ForwardingMode::redirect}}));
+  if (root["ingress_hook"])
+    config.ingress_hook = EBPF_TRY(choice<IngressHook>(root["ingress_hook"], "ingress_hook",
+                                                       {{"xdp", IngressHook::xdp}, {"tc", IngressHook::tc}}));
   if (root["pin_dir"]) {
     config.pin_dir = EBPF_TRY(scalar(root["pin_dir"], "pin_dir"));
     if (!config.pin_dir.starts_with("/sys/fs/bpf/"))
@@ -340,6 +343,7 @@ std::string_view to_string(Protocol p) { return p == Protocol::tcp ? "tcp" : "ud
 std::string_view to_string(Scheduler s) { return s == Scheduler::maglev ? "maglev" : "random"; }
 std::string_view to_string(Persistence p) { return p == Persistence::none ? "none" : "source_ip"; }
 std::string_view to_string(ForwardingMode m) { return m == ForwardingMode::pass ? "pass" : "redirect"; }
+std::string_view to_string(IngressHook h) { return h == IngressHook::xdp ? "xdp" : "tc"; }
 std::string_view to_string(HealthCheckType t) {
   return t == HealthCheckType::tcp ? "tcp" : t == HealthCheckType::http ? "http" : "none";
 }

@@ -25,12 +25,16 @@ enum class Protocol { tcp, udp };
 enum class Scheduler { maglev, random };
 enum class Persistence { none, source_ip };
 enum class ForwardingMode { pass, redirect };
+// Where the DNAT program runs on the client-facing interface. xdp: earliest, cheapest on real NICs. tc: TC
+// ingress (sched_cls), for veth and other virtual interfaces where native XDP costs a copy of every cloned skb.
+enum class IngressHook { xdp, tc };
 enum class HealthCheckType { none, tcp, http };
 
 std::string_view to_string(Protocol);
 std::string_view to_string(Scheduler);
 std::string_view to_string(Persistence);
 std::string_view to_string(ForwardingMode);
+std::string_view to_string(IngressHook);
 std::string_view to_string(HealthCheckType);
 
 // Where a node was in the source file (1-based), for cross-reference errors found after parsing.
@@ -108,6 +112,7 @@ struct InterfacesConfig {
 struct Config {
   InterfacesConfig interfaces;
   ForwardingMode forwarding = ForwardingMode::pass;
+  IngressHook ingress_hook = IngressHook::xdp;  // read at start: a reload that changes it only warns
   std::string pin_dir = "/sys/fs/bpf/ebpf-lb";
   std::uint32_t maglev_table_size = kDefaultMaglevTableSize;
   ConntrackConfig conntrack;
@@ -129,6 +134,7 @@ struct CliOverrides {
   std::optional<std::string> interface;
   std::optional<std::string> vip;         // "ADDR:PORT[/tcp|udp]"
   std::vector<std::string> backends;      // "ADDR:PORT[*WEIGHT]"
+  std::optional<std::string> ingress_hook{};  // --ingress-hook xdp|tc
 };
 ebpf::Result<void> apply_overrides(Config& config, const CliOverrides& overrides);
 

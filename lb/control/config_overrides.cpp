@@ -66,6 +66,11 @@ Result<void> apply_overrides(Config& config, const CliOverrides& overrides) {
   } else if (!overrides.backends.empty()) {
     return Error::invalid("--backend", "needs --vip to say which service the backends belong to");
   }
+  if (overrides.ingress_hook) {
+    if (*overrides.ingress_hook == "xdp") next.ingress_hook = IngressHook::xdp;
+    else if (*overrides.ingress_hook == "tc") next.ingress_hook = IngressHook::tc;
+    else return Error::invalid("--ingress-hook", "expected xdp or tc, got '" + *overrides.ingress_hook + "'");
+  }
   if (next.interfaces.egress.empty()) next.interfaces.egress = next.interfaces.ingress;
   EBPF_TRY(validate_config(next));
   config = std::move(next);
@@ -78,6 +83,7 @@ std::string describe(const Config& config) {
       << "interfaces: ingress=" << (config.interfaces.ingress.empty() ? "<unset>" : config.interfaces.ingress)
       << " egress=" << (config.interfaces.egress.empty() ? "<unset>" : config.interfaces.egress) << "\n"
       << "forwarding: " << to_string(config.forwarding) << "\n"
+      << "ingress_hook: " << to_string(config.ingress_hook) << "\n"
       << "pin_dir: " << config.pin_dir << "\n"
       << "maglev_table_size: " << config.maglev_table_size << "\n"
       << "conntrack: max_entries=" << config.conntrack.max_entries

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "ebpf/dsl/context.hpp"
 #include "ebpf/dsl/layout.hpp"
 #include "ebpf/dsl/packet.hpp"
 
@@ -73,6 +74,16 @@ void copy_16(Assembler& a, Reg l3, std::int16_t from, std::int16_t to) {
   a.ldx(DW, r0, l3, static_cast<std::int16_t>(from + 8)).stx(DW, fp, static_cast<std::int16_t>(to + 8), r0);
 }
 }  // namespace
+
+Assembler& emit_pull_headers(Assembler& a, Reg skb) {
+  namespace sk = ebpf::dsl::ctx::sk_buff;
+  if (is_scratch(skb)) return a.ja("emit_pull_headers: the skb must be in r6..r9");
+  const std::string len_ok = label(a, "pull_len_ok"), linear = label(a, "pull_linear");
+  a.ldx(W, r2, skb, sk::len).jle(r2, kFlowHeaderBytes, len_ok).mov(r2, kFlowHeaderBytes).label(len_ok);
+  a.ldx(W, r3, skb, sk::data).ldx(W, r4, skb, sk::data_end).mov(r5, r3).add(r5, r2).jle(r5, r4, linear);
+  a.mov(r1, skb).call("skb_pull_data");
+  return a.label(linear);
+}
 
 Assembler& emit_flow_parse(Assembler& a, const FlowParseOptions& options) {
   if (auto why = check_options(options); !why.empty()) return a.ja("flow_parse: invalid options: " + why);

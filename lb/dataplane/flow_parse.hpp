@@ -68,4 +68,13 @@ struct FlowParseOptions {
 // that collide or are r0/r1/r10) are recorded on the Assembler and reported by its finish().
 ebpf::Assembler& emit_flow_parse(ebpf::Assembler& a, const FlowParseOptions& options = {});
 
+// TC programs: the bytes the parse may read (Ethernet + VLAN + IPv6 + TCP, rounded up).
+inline constexpr std::int32_t kFlowHeaderBytes = 96;
+
+// TC programs, before the parse: makes the first kFlowHeaderBytes (or the whole packet if shorter) linear with
+// bpf_skb_pull_data when they are not — direct packet access only reaches an skb's linear area, and a
+// forwarded or GRO'd skb may carry its headers in fragments. `skb` (the __sk_buff) must be in r6..r9;
+// r0..r5 are clobbered and packet pointers must be loaded afterwards.
+ebpf::Assembler& emit_pull_headers(ebpf::Assembler& a, ebpf::isa::Reg skb);
+
 }  // namespace lb::dataplane

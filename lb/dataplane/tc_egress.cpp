@@ -28,8 +28,6 @@ static_assert(kFlow + static_cast<int>(sizeof(ParsedFlow)) == 0 && kNewAddr + 16
               kForward + static_cast<int>(sizeof(ConntrackKey)) == kScratch &&
               kEvent + static_cast<int>(sizeof(FlowEvent)) == kIndex);
 
-// Bytes to have in the linear area before parsing: Ethernet + VLAN + IPv6 + TCP, rounded up.
-constexpr std::int32_t kHeaderBytes = 96;
 constexpr std::int32_t kTcpFin = 0x01, kTcpRst = 0x04;
 
 constexpr std::int16_t at(std::int16_t slot, Field f) { return static_cast<std::int16_t>(slot + f.offset); }
@@ -79,14 +77,6 @@ void count_global(Assembler& a, std::int16_t field_offset, std::string_view done
   a.mov(r1, 0);
   lookup_index(a, "lb_global_stats", r1);
   a.jeq(r0, 0, done).ldx(DW, r1, r0, field_offset).add(r1, 1).stx(DW, r0, field_offset, r1);
-}
-
-// Pulls the first kHeaderBytes (or the whole packet if shorter) into the linear area when they are not.
-void linearize_headers(Assembler& a) {
-  a.ldx(W, r2, r6, skb::len).jle(r2, kHeaderBytes, "tc_len_ok").mov(r2, kHeaderBytes).label("tc_len_ok");
-  a.ldx(W, r3, r6, skb::data).ldx(W, r4, r6, skb::data_end).mov(r5, r3).add(r5, r2).jle(r5, r4, "tc_linear");
-  a.mov(r1, r6).call("skb_pull_data");
-  a.label("tc_linear");
 }
 
 // Reverse entry in r9 hit: accounting on the entry and the backend's reply counters.
@@ -222,7 +212,7 @@ void rewrite_source(Assembler& a, bool ipv6) {
 ebpf::Result<ebpf::Bytecode> build_tc_egress(const TcEgressOptions& options) {
   Assembler a;
   a.mov(r6, r1);
-  linearize_headers(a);
+  emit_pull_headers(a, r6);
   a.ldx(W, r2, r6, skb::data).ldx(W, r3, r6, skb::data_end);
   emit_flow_parse(a, {.regs = {r2, r3, r7, r8}, .labels = {"tc_pass", "tc_pass"}, .stack_offset = kFlow,
                       .ipv6 = options.ipv6});

@@ -2,6 +2,8 @@
 // and the flow hash that mirrors lb/common/flow_hash.hpp.
 #include <string>
 
+#include "ebpf/dsl/context.hpp"
+#include "ebpf/dsl/packet.hpp"
 #include "ebpf/helpers.hpp"
 #include "lb/common/flow_hash.hpp"
 #include "lb/dataplane/xdp_emit.hpp"
@@ -15,6 +17,14 @@ namespace {
 constexpr std::int16_t at(std::int16_t slot, Field f) { return static_cast<std::int16_t>(slot + f.offset); }
 constexpr std::int16_t at(std::int16_t slot, std::size_t off) { return static_cast<std::int16_t>(slot + static_cast<std::int16_t>(off)); }
 }  // namespace
+
+std::int32_t Emitter::pass_verdict() const {
+  return tc() ? ebpf::dsl::tc_action::ok : ebpf::dsl::xdp_action::pass;
+}
+
+std::int32_t Emitter::drop_verdict() const {
+  return tc() ? ebpf::dsl::tc_action::shot : ebpf::dsl::xdp_action::drop;
+}
 
 std::string Emitter::unique(std::string_view what) {
   return "__xdp_" + std::string(what) + "_" + std::to_string(counter_++);

@@ -2,7 +2,7 @@
 // small emitters its parts share (map lookups, counters, keys, events). Not a public header.
 //
 // Registers kept for the whole program:
-//   r6 = ctx (xdp_md), r7 = IP header, r8 = L4 header (packet pointers from emit_flow_parse),
+//   r6 = ctx (xdp_md, or __sk_buff for the TC ingress build), r7 = IP header, r8 = L4 header (packet pointers from emit_flow_parse),
 //   r9 = lb_services value (ServiceValue*) from the service lookup on; blocks that need r9 spill it to kSvcPtr.
 // Everything else lives in the stack slots below (offsets from r10), so helper calls lose nothing.
 #pragma once
@@ -39,7 +39,8 @@ inline constexpr std::int16_t kIds = -144;          // u32 backend id, u32 servi
 inline constexpr std::int16_t kCtValue = -208;      // ConntrackValue being inserted
 inline constexpr std::int16_t kRevKey = -248;       // reverse ConntrackKey
 inline constexpr std::int16_t kAux = -272;          // SourceRouteKey / PersistKey / SourceRateKey / PersistValue
-inline constexpr std::int16_t kFib = -336;          // struct bpf_fib_lookup (64 bytes)
+inline constexpr std::int16_t kFib = -336;          // struct bpf_fib_lookup (64 bytes); TC: the DNAT helpers' scratch first
+
 inline constexpr std::int16_t kTable = -344;        // u32 maglev offset, u32 maglev size
 inline constexpr std::int16_t kPick = -352;         // u32 index within the table, u32 attempts left
 inline constexpr std::int16_t kBackendId = kIds;
@@ -73,6 +74,11 @@ class Emitter {
 
   Assembler& a;
   const XdpIngressOptions& options;
+
+  // The hook decides the context layout, the verdict codes and how the DNAT is written (xdp_ingress.hpp).
+  bool tc() const { return options.hook == IngressHook::tc; }
+  std::int32_t pass_verdict() const;  // XDP_PASS / TC_ACT_OK
+  std::int32_t drop_verdict() const;  // XDP_DROP / TC_ACT_SHOT
 
   // A label name unique in the program.
   std::string unique(std::string_view what);

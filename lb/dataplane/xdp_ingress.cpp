@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "ebpf/dsl/context.hpp"
 #include "ebpf/dsl/packet.hpp"
 #include "ebpf/dsl/rewrite.hpp"
 #include "ebpf/helpers.hpp"
@@ -16,7 +17,7 @@ namespace lb::dataplane {
 namespace xdp {
 using namespace ebpf::isa;
 namespace helper = ebpf::helper;
-namespace action = ebpf::dsl::xdp_action;
+namespace skb = ebpf::dsl::ctx::sk_buff;
 
 namespace {
 constexpr std::int16_t at(std::int16_t slot, Field f) { return static_cast<std::int16_t>(slot + f.offset); }
@@ -71,8 +72,16 @@ void emit_service_lookup(Emitter& e, std::string_view missing) {
 void emit_entry(Emitter& e) {
   Assembler& a = e.a;
   a.mov(kCtx, r1);
-  ebpf::dsl::xdp_load_data(a, kCtx, {r2, r3, r4, r5});
+  if (e.tc()) {
+    // An skb's headers may sit in paged fragments; direct packet access reaches only the linear part.
+    emit_pull_headers(a, kCtx);
+    ebpf::dsl::tc_load_data(a, kCtx, {r2, r3, r4, r5});
+  } else {
+    ebpf::dsl::xdp_load_data(a, kCtx, {r2, r3, r4, r5});
+  }
   emit_flow_parse(a, {.labels = {.malformed = label::kMalformed, .not_flow = label::kNotService}, .ipv6 = e.options.ipv6});
+  // The parse counts the linear bytes; an skb's length (GSO included) is what the byte counters mean.
+  if (e.tc()) a.ldx(W, r1, kCtx, skb::len).stx(W, r10, flow(kPacketLen), r1);
   // The coarse clock (CLOCK_MONOTONIC at tick resolution) is enough for idle timeouts of seconds and costs
   // a memory read, where the precise clock read under this hypervisor was a third of a conntrack hit.
   a.call(helper::ktime_get_coarse_ns).stx(DW, r10, slot::kNow, r0);
@@ -167,8 +176,41 @@ void emit_conntrack_hit(Emitter& e) {
 }
 
 namespace {
+// TC: DNAT with the skb helpers (they keep CHECKSUM_PARTIAL skbs right and unclone what they write). The
+// header offsets come from the parse; kL3/kL4 become those offsets, since the helpers invalidate packet
+// pointers. slot::kFib is free until the redirect path fills it, so it is the helpers' scratch.
+void emit_tc_dnat(Emitter& e, std::string_view done) {
+  Assembler& a = e.a;
+  using ebpf::dsl::Endpoint;
+  using ebpf::dsl::L4Proto;
+  const std::string v6 = e.unique("tc_dnat_v6"), v4udp = e.unique("tc_dnat_v4_udp"), v6udp = e.unique("tc_dnat_v6_udp");
+  a.ldx(H, kL3, r10, flow(EBPF_FIELD(ParsedFlow, l3_offset))).ldx(H, kL4, r10, flow(EBPF_FIELD(ParsedFlow, l4_offset)));
+  a.ldx(B, r1, r10, flow(kKeyFamily)).jeq(r1, kFamilyV6, v6);
+  a.ldx(B, r1, r10, flow(kKeyProto)).jeq(r1, kProtoUdp, v4udp);
+  for (auto proto : {L4Proto::tcp, L4Proto::udp}) {
+    if (proto == L4Proto::udp) a.label(v4udp);
+    ebpf::dsl::tc_rewrite_ipv4(a, {.which = Endpoint::destination, .proto = proto, .skb = kCtx, .l3_off = kL3,
+                                   .l4_off = kL4, .new_addr_slot = slot::kNat + 12, .new_port_slot = slot::kNatPort,
+                                   .scratch_slot = slot::kFib},
+                               label::kPassUntouched);
+    a.ja(done);
+  }
+  a.label(v6);
+  if (!e.options.ipv6) return;
+  a.ldx(B, r1, r10, flow(kKeyProto)).jeq(r1, kProtoUdp, v6udp);
+  for (auto proto : {L4Proto::tcp, L4Proto::udp}) {
+    if (proto == L4Proto::udp) a.label(v6udp);
+    ebpf::dsl::tc_rewrite_ipv6(a, {.which = Endpoint::destination, .proto = proto, .skb = kCtx, .l3_off = kL3,
+                                   .l4_off = kL4, .new_addr_slot = slot::kNat, .new_port_slot = slot::kNatPort,
+                                   .scratch_slot = slot::kFib},
+                               label::kPassUntouched);
+    a.ja(done);
+  }
+}
+
 // DNAT of the packet's destination to slot::kNat; `bad` if the headers are no longer in bounds.
 void emit_dnat(Emitter& e, std::string_view done) {
+  if (e.tc()) return emit_tc_dnat(e, done);
   Assembler& a = e.a;
   using ebpf::dsl::Endpoint;
   using ebpf::dsl::L4Proto;
@@ -206,9 +248,15 @@ void emit_redirect(Emitter& e) {
   a.ldx(B, r1, r10, flow(kKeyProto)).stx(B, r10, slot::kFib + fib::l4_protocol, r1);
   a.ldx(H, r1, r10, flow(EBPF_FIELD(ConntrackKey, sport))).stx(H, r10, slot::kFib + fib::sport, r1);
   a.ldx(H, r1, r10, slot::kNatPort).stx(H, r10, slot::kFib + fib::dport, r1);
-  a.ldx(W, r1, r10, flow(kPacketLen)).ldx(H, r2, r10, flow(EBPF_FIELD(ParsedFlow, l3_offset))).sub(r1, r2);
-  a.stx(H, r10, slot::kFib + fib::tot_len, r1);
-  a.ldx(W, r1, kCtx, ebpf::dsl::xdp_md::ingress_ifindex).stx(W, r10, slot::kFib + fib::ifindex, r1);
+  if (e.tc()) {
+    // tot_len stays 0: the kernel then checks the skb itself against the egress MTU, GSO included (a GSO
+    // skb's length is far above the MTU and would fail a tot_len check).
+    a.ldx(W, r1, kCtx, skb::ingress_ifindex).stx(W, r10, slot::kFib + fib::ifindex, r1);
+  } else {
+    a.ldx(W, r1, r10, flow(kPacketLen)).ldx(H, r2, r10, flow(EBPF_FIELD(ParsedFlow, l3_offset))).sub(r1, r2);
+    a.stx(H, r10, slot::kFib + fib::tot_len, r1);
+    a.ldx(W, r1, kCtx, ebpf::dsl::xdp_md::ingress_ifindex).stx(W, r10, slot::kFib + fib::ifindex, r1);
+  }
   a.ldx(B, r1, r10, flow(kKeyFamily)).jeq(r1, kFamilyV6, v6);
   a.st(B, r10, slot::kFib + fib::family, kAfInet);
   a.ldx(W, r1, r10, flow(Field{static_cast<std::int16_t>(offsetof(ConntrackKey, src) + 12), W})).stx(W, r10, slot::kFib + fib::ipv4_src, r1);
@@ -219,10 +267,13 @@ void emit_redirect(Emitter& e) {
   a.label(lookup);
   a.mov(r1, kCtx).mov(r2, r10).add(r2, slot::kFib).mov(r3, fib::size).mov(r4, 0).call(helper::fib_lookup);
   a.jne(r0, kFibSuccess, label::kPassUntouched);
-  a.ldx(W, r2, kCtx, ebpf::dsl::xdp_md::data).ldx(W, r3, kCtx, ebpf::dsl::xdp_md::data_end);
+  // Packet pointers are re-derived: the TC DNAT helpers invalidated them.
+  if (e.tc()) ebpf::dsl::tc_load_data(a, kCtx, {r2, r3, r4, r5});
+  else a.ldx(W, r2, kCtx, ebpf::dsl::xdp_md::data).ldx(W, r3, kCtx, ebpf::dsl::xdp_md::data_end);
   a.mov(r1, r2).add(r1, 14).jgt(r1, r3, label::kPassUntouched);
   a.ldx(H, r1, r10, slot::kFib + fib::dmac).stx(H, r2, 0, r1).ldx(W, r1, r10, slot::kFib + fib::dmac + 2).stx(W, r2, 2, r1);
   a.ldx(W, r1, r10, slot::kFib + fib::smac).stx(W, r2, 6, r1).ldx(H, r1, r10, slot::kFib + fib::smac + 4).stx(H, r2, 10, r1);
+  // bpf_redirect returns XDP_REDIRECT or TC_ACT_REDIRECT, whichever the program type needs.
   a.ldx(W, r1, r10, slot::kFib + fib::ifindex).mov(r2, 0).call(helper::redirect).exit();
 }
 }  // namespace
@@ -238,11 +289,11 @@ void emit_forward(Emitter& e) {
     const std::string redirect = e.unique("redirect");
     a.ld_map_value(r1, "lb_config", 0).ldx(W, r1, r1, EBPF_FIELD(DataPathConfig, flags).offset);
     a.jset(r1, static_cast<std::int32_t>(config_flags::kRedirect), redirect);
-    a.mov(r0, action::pass).exit();
+    a.mov(r0, e.pass_verdict()).exit();
     a.label(redirect);
     emit_redirect(e);
   } else {
-    a.mov(r0, action::pass).exit();
+    a.mov(r0, e.pass_verdict()).exit();
   }
 }
 
@@ -250,7 +301,7 @@ void emit_exits(Emitter& e) {
   Assembler& a = e.a;
   a.label(label::kNotService);
   e.count_global(EBPF_FIELD(GlobalCounters, not_service));
-  a.label(label::kPassUntouched).mov(r0, action::pass).exit();
+  a.label(label::kPassUntouched).mov(r0, e.pass_verdict()).exit();
   a.label(label::kMalformed);
   e.count_global(EBPF_FIELD(GlobalCounters, malformed));
   a.ja(label::kPassUntouched);
@@ -265,7 +316,7 @@ void emit_exits(Emitter& e) {
     a.label(name);
     const auto field = Field{static_cast<std::int16_t>(offsetof(ServiceCounters, drops) + 8 * static_cast<std::size_t>(reason)), DW};
     e.count("lb_svc_stats", slot::kServiceId, field, 1);
-    a.mov(r0, action::drop).exit();
+    a.mov(r0, e.drop_verdict()).exit();
   }
 }
 
@@ -290,8 +341,12 @@ ebpf::Result<ebpf::Program> load_xdp_ingress(DataPathMaps& maps, const XdpIngres
     return map->fd();
   }));
   ebpf::ProgramLoadOptions load;
-  load.name = "lb_xdp_in";
-  return ebpf::Program::load(ebpf::ProgType::xdp, code.span(), load);
+  load.name = options.hook == IngressHook::tc ? "lb_tc_in" : "lb_xdp_in";
+  return ebpf::Program::load(ingress_prog_type(options.hook), code.span(), load);
+}
+
+ebpf::ProgType ingress_prog_type(IngressHook hook) {
+  return hook == IngressHook::tc ? ebpf::ProgType::sched_cls : ebpf::ProgType::xdp;
 }
 
 }  // namespace lb::dataplane

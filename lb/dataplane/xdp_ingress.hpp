@@ -15,6 +15,14 @@
 //     Conntrack is looked up before the service (a hit carries its service id), so a flow keeps its backend
 //     until it closes or idles out even if its service is removed meanwhile.
 // Map references are by catalogue name (lb/common/maps.hpp), unresolved.
+//
+// The same program is built for either ingress hook (XdpIngressOptions::hook): XDP, or TC ingress
+// (sched_cls on clsact/tcx ingress). The emitters are shared; only the context (xdp_md / __sk_buff), the
+// packet length (data_end - data / skb->len), the DNAT (direct writes with incremental checksums / the
+// bpf_l3/l4_csum_replace helpers, right for CHECKSUM_PARTIAL skbs too) and the verdict codes
+// (XDP_PASS/DROP / TC_ACT_OK/SHOT) differ. Why TC at all: on a veth, native XDP makes the kernel copy every
+// cloned skb (every TCP transmission) into a page-pool buffer and moves veth rx onto NAPI; TC ingress runs on
+// the skb as it is (lb/README.md has the figures).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +31,7 @@
 #include "ebpf/assembler.hpp"
 #include "ebpf/error.hpp"
 #include "ebpf/program.hpp"
+#include "lb/control/config.hpp"
 
 namespace lb {
 class DataPathMaps;
@@ -31,6 +40,7 @@ class DataPathMaps;
 namespace lb::dataplane {
 
 struct XdpIngressOptions {
+  IngressHook hook = IngressHook::xdp;  // which hook the program is built and loaded for
   bool ipv6 = true;           // parse IPv6; false: IPv6 passes untouched (not_service)
   bool rate_limits = true;    // emit the token-bucket code (still gated per service by its flags)
   bool source_routes = true;  // emit the lb_src_routes lookup (gated by kHasSourceRoutes)
@@ -42,7 +52,11 @@ struct XdpIngressOptions {
 // the caller resolves them with DataPathMaps::find(name)->fd().
 ebpf::Result<ebpf::Bytecode> build_xdp_ingress(const XdpIngressOptions& options = {});
 
-// Builds the program, resolves every map from `maps` and loads it as an XDP program named "lb_xdp_in".
+// Builds the program, resolves every map from `maps` and loads it as an XDP program named "lb_xdp_in"
+// (hook tc: a SCHED_CLS program named "lb_tc_in").
 ebpf::Result<ebpf::Program> load_xdp_ingress(DataPathMaps& maps, const XdpIngressOptions& options = {});
+
+// The program type of the ingress program for `hook`.
+ebpf::ProgType ingress_prog_type(IngressHook hook);
 
 }  // namespace lb::dataplane

@@ -1,6 +1,7 @@
 // Shared fixture of the XDP ingress kernel tests: a configuration compiled into real maps, the program
 // loaded against them, frames built with ebpf::packet, and the reference computations (flow hash → Maglev
-// slot → backend) that predict what the program must do.
+// slot → backend) that predict what the program must do. The program is built for either ingress hook
+// (XdpIngressOptions::hook): tests parametrized over IngressHook expect the hook's own verdict codes.
 #pragma once
 
 #include <arpa/inet.h>
@@ -26,6 +27,11 @@
 namespace lb::test {
 
 inline constexpr std::uint32_t kXdpDrop = 1, kXdpPass = 2;
+inline constexpr std::uint32_t kTcActOk = 0, kTcActShot = 2;  // written out, not taken from the code under test
+inline std::uint32_t pass_code(IngressHook hook) { return hook == IngressHook::tc ? kTcActOk : kXdpPass; }
+inline std::uint32_t drop_code(IngressHook hook) { return hook == IngressHook::tc ? kTcActShot : kXdpDrop; }
+// gtest parameter names: "xdp" / "tc".
+inline std::string hook_name(const ::testing::TestParamInfo<IngressHook>& info) { return std::string(to_string(info.param)); }
 inline const ebpf::packet::Mac kClientMac{2, 0, 0, 0, 0, 1}, kLbMac{2, 0, 0, 0, 0, 2};
 
 inline std::uint16_t net16(std::uint16_t v) { return htons(v); }
