@@ -118,6 +118,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-attach", flags.no_attach, "run the control plane without attaching the BPF programs");
   app.add_flag("--netlink", flags.netlink, "attach with netlink (XDP) and clsact/cls_bpf instead of bpf_links");
   app.add_option("--xdp-mode", flags.xdp_mode, "auto, generic or native");
+  std::string ingress_hook;
+  app.add_option("--ingress-hook", ingress_hook, "where the DNAT program runs: xdp (default) or tc "
+                                                 "(TC ingress; cheaper on veth; overrides ingress_hook)");
   auto* demo_cmd = app.add_subcommand("demo", "run a self-contained demo in network namespaces (needs root)");
   int demo_seconds = 20;
   demo_cmd->add_option("--duration", demo_seconds, "seconds of traffic")->check(CLI::Range(1, 3600));
@@ -129,6 +132,7 @@ int main(int argc, char** argv) {
   lb::Logger log({.level = verbose ? lb::LogLevel::debug : lb::LogLevel::info, .sink = {}, .now_ms = {}});
   if (!interface.empty()) overrides.interface = interface;
   if (!vip.empty()) overrides.vip = vip;
+  if (!ingress_hook.empty()) overrides.ingress_hook = ingress_hook;
 
   lb::Config config;
   if (!config_path.empty()) {

@@ -43,6 +43,7 @@ ebpf::Result<void> Daemon::start_components() {
     plane_ = EBPF_TRY(DataPlane::start(lb_->maps(), {.ingress = config->interfaces.ingress,
                                                      .egress = config->interfaces.egress,
                                                      .xdp_mode = options_.xdp_mode,
+                                                     .ingress_hook = config->ingress_hook,
                                                      .force_netlink = options_.force_netlink,
                                                      .adopt = options_.adopt,
                                                      .log = options_.log}));
@@ -96,6 +97,10 @@ ebpf::Result<void> Daemon::reload(std::string_view why) {
     options_.log->info("reloaded", {{"trigger", why}});
     if (after->interfaces.ingress != before->interfaces.ingress || after->interfaces.egress != before->interfaces.egress)
       options_.log->warn("interface changes take effect at the next start");
+    // Switching hooks means new programs and attachments; a restart does it without a gap (DataPlane::start).
+    if (plane_ && after->ingress_hook != plane_->ingress_hook())
+      options_.log->warn("ingress_hook changes take effect at the next start",
+                         {{"running", to_string(plane_->ingress_hook())}, {"configured", to_string(after->ingress_hook)}});
   }
   return ebpf::ok();
 }

@@ -19,6 +19,7 @@ namespace lb {
 namespace {
 
 constexpr const char* kXdpName = "ebpf_lb_xdp";
+constexpr const char* kTcInName = "ebpf_lb_tc_in";  // the DNAT program built for TC ingress
 constexpr const char* kTcName = "ebpf_lb_tc";
 constexpr std::size_t kVerifierLinesQuoted = 12;
 
@@ -127,13 +128,32 @@ ebpf::Result<ebpf::Link> attach_xdp_hook(const ebpf::Program& program, const Tar
   return dataplane::attach_interface_xdp(program, target.ifindex, options.xdp_mode, ours_on_netlink);
 }
 
-ebpf::Result<ebpf::Link> attach_tc_hook(const ebpf::Program& program, const Target& target,
+ebpf::Result<ebpf::Link> attach_tc_hook(const ebpf::Program& program, const Target& target, ebpf::TcDirection direction,
                                         const DataPlaneOptions& options) {
   if (!options.force_netlink) {
-    auto link = ebpf::attach_tcx(program, target.ifindex, ebpf::TcDirection::egress);
+    auto link = ebpf::attach_tcx(program, target.ifindex, direction);
     if (link || link.error().code() != ebpf::Errc::not_supported) return link;
   }
-  return dataplane::attach_interface_tc_egress(program, target.ifindex);
+  return dataplane::attach_interface_tc(program, target.ifindex, direction);
+}
+
+// After the ingress program is attached: what a previous run left on the other ingress hook or mechanism
+// (pinned links are remove_stale_links' business). Both DNAT programs on one interface would be harmless —
+// the second sees backend addresses, no service — but a stopped balancer must leave nothing behind.
+void remove_other_ingress(const Target& target, IngressHook hook, ebpf::AttachMechanism mechanism, Logger* log) {
+  auto removed_note = [&](const ebpf::Result<bool>& removed, std::string_view what) {
+    if (log == nullptr) return;
+    if (!removed) log->warn("cannot remove a previous run's ingress program", {{"what", what}, {"error", removed.error().to_string()}});
+    else if (*removed) log->info("removed a previous run's ingress program", {{"what", what}, {"interface", target.interface}});
+  };
+  if (hook == IngressHook::tc) {
+    if (auto state = ebpf::query_xdp(target.ifindex); state && state->prog_id != 0) {
+      auto prog = ebpf::Program::from_id(state->prog_id);
+      if (prog && prog->name() == kXdpName) removed_note(dataplane::remove_interface_xdp(target.ifindex, state->prog_id), "netlink xdp");
+    }
+  }
+  if (hook == IngressHook::xdp || mechanism != ebpf::AttachMechanism::tc_filter)
+    removed_note(dataplane::remove_interface_tc(target.ifindex, ebpf::TcDirection::ingress), "tc ingress filter");
 }
 
 // The clsact qdisc the classic fallback added, once no filter is left in it (tcx links do not need it).
@@ -178,39 +198,47 @@ ebpf::Result<ebpf::Program> load_lb_program(ebpf::ProgType type, ebpf::Bytecode 
 }
 
 ebpf::Result<std::unique_ptr<DataPlane>> DataPlane::start(DataPathMaps& maps, const DataPlaneOptions& options) {
-  const ProgramBuilder build_xdp = options.build_xdp ? options.build_xdp : [] { return dataplane::build_xdp_ingress(); };
+  const IngressHook hook = options.ingress_hook;
+  const ProgramBuilder build_xdp = options.build_xdp ? options.build_xdp
+                                                     : [hook] { return dataplane::build_xdp_ingress({.hook = hook}); };
   const ProgramBuilder build_tc = options.build_tc ? options.build_tc : [] { return dataplane::build_tc_egress(); };
   const auto egress = options.egress.empty() ? options.ingress : options.egress;
-  const auto xdp_target = EBPF_TRY(resolve_target(options.ingress, maps.pin_dir(), "xdp"));
+  // Different pin names per ingress hook: a restart that switches hooks finds the other one's pin stale.
+  const auto xdp_target = EBPF_TRY(resolve_target(options.ingress, maps.pin_dir(), hook == IngressHook::tc ? "tcin" : "xdp"));
   const auto tc_target = EBPF_TRY(resolve_target(egress, maps.pin_dir(), "tc"));
 
   std::unique_ptr<DataPlane> plane(new DataPlane());
   plane->log_ = options.log;
   plane->pinning_ = !maps.pin_dir().empty();
+  plane->ingress_hook_ = hook;
   // Load both before touching any hook: a program the verifier rejects leaves the running ones in place.
-  plane->xdp_.program = EBPF_TRY(load_lb_program(ebpf::ProgType::xdp, EBPF_TRY(build_xdp()), maps, kXdpName));
+  plane->xdp_.program = EBPF_TRY(load_lb_program(dataplane::ingress_prog_type(hook), EBPF_TRY(build_xdp()), maps,
+                                                 hook == IngressHook::tc ? kTcInName : kXdpName));
   plane->tc_.program = EBPF_TRY(load_lb_program(ebpf::ProgType::sched_cls, EBPF_TRY(build_tc()), maps, kTcName));
 
-  if (!maps.pin_dir().empty()) {
-    if (!options.adopt) {
-      remove_stale_links(maps.pin_dir(), {}, options.log);
-    } else {
-      remove_stale_links(maps.pin_dir(), {xdp_target.pin, tc_target.pin}, options.log);
-    }
-  }
+  // Not adopting: the previous run's links go first (a second XDP link on one interface is refused).
+  if (!maps.pin_dir().empty() && !options.adopt) remove_stale_links(maps.pin_dir(), {}, options.log);
   auto& xdp = plane->xdp_;
-  xdp.link = EBPF_TRY(adopt_or_attach(xdp.program, xdp_target, xdp.state,
-                                      [&] { return attach_xdp_hook(xdp.program, xdp_target, options); }, options.log));
+  xdp.link = EBPF_TRY(adopt_or_attach(xdp.program, xdp_target, xdp.state, [&] {
+    return hook == IngressHook::tc ? attach_tc_hook(xdp.program, xdp_target, ebpf::TcDirection::ingress, options)
+                                   : attach_xdp_hook(xdp.program, xdp_target, options);
+  }, options.log));
   describe(xdp.program, xdp.link, xdp.state);
   auto& tc = plane->tc_;
   tc.link = EBPF_TRY(adopt_or_attach(tc.program, tc_target, tc.state,
-                                     [&] { return attach_tc_hook(tc.program, tc_target, options); }, options.log));
+                                     [&] { return attach_tc_hook(tc.program, tc_target, ebpf::TcDirection::egress, options); },
+                                     options.log));
   describe(tc.program, tc.link, tc.state);
+  // Adopting: stale links (other interfaces, the other ingress hook) go only once the new programs run, so a
+  // restart that switches hooks never leaves the interface without DNAT.
+  if (!maps.pin_dir().empty() && options.adopt) remove_stale_links(maps.pin_dir(), {xdp_target.pin, tc_target.pin}, options.log);
+  remove_other_ingress(xdp_target, hook, xdp.state.mechanism, options.log);
   warn_without_forwarding(options.log);
   if (options.log != nullptr)
     for (const HookState* s : {&xdp.state, &tc.state})
       options.log->info(s->replaced ? "program replaced in place" : "program attached",
-                        {{"interface", s->interface}, {"hook", s == &xdp.state ? "xdp" : "tc egress"},
+                        {{"interface", s->interface},
+                         {"hook", s == &tc.state ? "tc egress" : hook == IngressHook::tc ? "tc ingress" : "xdp"},
                          {"mechanism", ebpf::name(s->mechanism)}, {"prog_id", s->prog_id}, {"pin", s->pin}});
   return plane;
 }

@@ -9,11 +9,15 @@
 // load balancer's namespace; start() warns when it is not.
 //
 // Attachment: XDP by bpf_link, falling back to netlink; TC by tcx link, falling back to clsact + cls_bpf
-// (interface_hooks.hpp: those stay in place when the process exits, like pinned links).
-// Restarts: with a pin directory (DataPathMaps::pin_dir), links are pinned as link_xdp_<if> / link_tc_<if>. A
+// (interface_hooks.hpp: those stay in place when the process exits, like pinned links). With ingress_hook tc
+// the DNAT program is built for sched_cls and attached at TC ingress the same way (tcx, else cls_bpf).
+// Restarts: with a pin directory (DataPathMaps::pin_dir), links are pinned as link_xdp_<if> (or link_tcin_<if>
+// for the TC ingress hook) / link_tc_<if>. A
 // new DataPlane finds them and swaps in its freshly loaded programs with BPF_LINK_UPDATE (netlink
 // attachments: an in-place replace), so there is no moment without a program and live flows keep their
-// conntrack entries. Pinned links for other interfaces (a changed configuration) are detached and unpinned.
+// conntrack entries. Pinned links for other interfaces or the other ingress hook (a changed configuration) are
+// detached and unpinned once the new programs are attached, and so is a previous run's netlink XDP program or
+// classic TC ingress filter that the new ingress hook does not use.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +30,7 @@
 #include "ebpf/error.hpp"
 #include "ebpf/link.hpp"
 #include "ebpf/program.hpp"
+#include "lb/control/config.hpp"
 #include "lb/control/datapath_maps.hpp"
 #include "lb/control/log.hpp"
 
@@ -34,9 +39,10 @@ namespace lb {
 using ProgramBuilder = std::function<ebpf::Result<ebpf::Bytecode>()>;
 
 struct DataPlaneOptions {
-  std::string ingress{};   // client-facing interface: XDP (DNAT)
+  std::string ingress{};   // client-facing interface: XDP or TC ingress (DNAT)
   std::string egress{};    // where replies leave toward clients: TC egress (SNAT); empty = ingress
   ebpf::XdpMode xdp_mode = ebpf::XdpMode::unspecified;
+  IngressHook ingress_hook = IngressHook::xdp;  // where the DNAT program runs (build_xdp must match it)
   bool force_netlink = false;  // classic attachments only (netlink XDP, clsact + cls_bpf)
   bool adopt = true;           // update pinned links of a previous run; false: detach them, attach anew
   Logger* log = nullptr;
@@ -67,6 +73,8 @@ class DataPlane {
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;
 
+  // The ingress (DNAT) program — XDP, or TC ingress with ingress_hook tc — and the egress (SNAT) one.
+  IngressHook ingress_hook() const { return ingress_hook_; }
   const HookState& xdp() const { return xdp_.state; }
   const HookState& tc() const { return tc_.state; }
   const ebpf::Program& xdp_program() const { return xdp_.program; }
@@ -85,8 +93,9 @@ class DataPlane {
   DataPlane() = default;
 
   Logger* log_ = nullptr;
-  Hook xdp_;
+  Hook xdp_;  // the ingress hook, whichever it is
   Hook tc_;
+  IngressHook ingress_hook_ = IngressHook::xdp;
   bool shut_down_ = false;
   bool pinning_ = false;  // maps are pinned: a destroyed DataPlane leaves its programs attached
 };

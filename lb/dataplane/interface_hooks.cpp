@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+
 #include "ebpf/attach/tc.hpp"
 #include "ebpf/netlink.hpp"
 
@@ -52,30 +54,42 @@ class InterfaceXdp final : public ebpf::Attachment {
   ebpf::Fd prog_;
 };
 
+const char* direction_name(ebpf::TcDirection direction) {
+  return direction == ebpf::TcDirection::ingress ? "ingress" : "egress";
+}
+
+// The filter's name tells our filters apart from others at the same place (tc filter show prints it).
+const char* filter_name(ebpf::TcDirection direction) {
+  return direction == ebpf::TcDirection::ingress ? "ebpf_lb_tc_in" : "ebpf_lb_tc";
+}
+
 class InterfaceTcFilter final : public ebpf::Attachment {
  public:
-  explicit InterfaceTcFilter(std::uint32_t ifindex) : ifindex_(ifindex) {}
+  InterfaceTcFilter(std::uint32_t ifindex, ebpf::TcDirection direction) : ifindex_(ifindex), direction_(direction) {}
   ebpf::AttachMechanism mechanism() const noexcept override { return ebpf::AttachMechanism::tc_filter; }
-  std::string describe() const override { return "tc egress filter on ifindex " + std::to_string(ifindex_) + " (interface-owned)"; }
+  std::string describe() const override {
+    return std::string("tc ") + direction_name(direction_) + " filter on ifindex " + std::to_string(ifindex_) + " (interface-owned)";
+  }
   void drop() noexcept override {}
 
   ebpf::Result<void> detach() override {
     auto socket = EBPF_TRY(ebpf::netlink::Socket::open());
-    return ebpf::netlink::detach_tc_filter(socket, ifindex_, ebpf::TcDirection::egress, kTcFilterPriority, kTcFilterHandle);
+    return ebpf::netlink::detach_tc_filter(socket, ifindex_, direction_, kTcFilterPriority, kTcFilterHandle);
   }
-  ebpf::Result<void> update(int new_prog_fd, int /*old_prog_fd*/) override { return place(ifindex_, new_prog_fd); }
+  ebpf::Result<void> update(int new_prog_fd, int /*old_prog_fd*/) override { return place(ifindex_, direction_, new_prog_fd); }
 
   // Adds or replaces the filter at our (priority, handle).
-  static ebpf::Result<void> place(std::uint32_t ifindex, int prog_fd) {
+  static ebpf::Result<void> place(std::uint32_t ifindex, ebpf::TcDirection direction, int prog_fd) {
     EBPF_TRY(ebpf::setup_tc_qdisc(ifindex));
     auto socket = EBPF_TRY(ebpf::netlink::Socket::open());
-    ebpf::netlink::TcFilterOptions options{kTcFilterPriority, kTcFilterHandle, "ebpf_lb_tc", true, true, 0x0003};
-    EBPF_TRY(ebpf::netlink::attach_tc_filter(socket, ifindex, ebpf::TcDirection::egress, prog_fd, options));
+    ebpf::netlink::TcFilterOptions options{kTcFilterPriority, kTcFilterHandle, filter_name(direction), true, true, 0x0003};
+    EBPF_TRY(ebpf::netlink::attach_tc_filter(socket, ifindex, direction, prog_fd, options));
     return ebpf::ok();
   }
 
  private:
   std::uint32_t ifindex_;
+  ebpf::TcDirection direction_;
 };
 
 }  // namespace
@@ -91,10 +105,36 @@ ebpf::Result<ebpf::Link> attach_interface_xdp(const ebpf::Program& program, std:
   return ebpf::Link(std::make_unique<InterfaceXdp>(ifindex, flags, EBPF_TRY(dup_program(program.fd()))));
 }
 
-ebpf::Result<ebpf::Link> attach_interface_tc_egress(const ebpf::Program& program, std::uint32_t ifindex) {
-  auto placed = InterfaceTcFilter::place(ifindex, program.fd());
-  if (!placed) return std::move(placed.error().context("tc egress on ifindex " + std::to_string(ifindex)));
-  return ebpf::Link(std::make_unique<InterfaceTcFilter>(ifindex));
+ebpf::Result<ebpf::Link> attach_interface_tc(const ebpf::Program& program, std::uint32_t ifindex, ebpf::TcDirection direction) {
+  auto placed = InterfaceTcFilter::place(ifindex, direction, program.fd());
+  if (!placed)
+    return std::move(placed.error().context(std::string("tc ") + direction_name(direction) + " on ifindex " + std::to_string(ifindex)));
+  return ebpf::Link(std::make_unique<InterfaceTcFilter>(ifindex, direction));
+}
+
+ebpf::Result<bool> remove_interface_tc(std::uint32_t ifindex, ebpf::TcDirection direction) {
+  auto filters = EBPF_TRY(ebpf::query_tc(ifindex, direction));
+  const bool ours = std::any_of(filters.begin(), filters.end(), [direction](const ebpf::netlink::TcFilter& f) {
+    return f.priority == kTcFilterPriority && f.handle == kTcFilterHandle && f.name == filter_name(direction);
+  });
+  if (!ours) return false;
+  auto socket = EBPF_TRY(ebpf::netlink::Socket::open());
+  EBPF_TRY(ebpf::netlink::detach_tc_filter(socket, ifindex, direction, kTcFilterPriority, kTcFilterHandle));
+  return true;
+}
+
+ebpf::Result<bool> remove_interface_xdp(std::uint32_t ifindex, std::uint32_t prog_id) {
+  if (prog_id == 0) return false;
+  auto state = EBPF_TRY(ebpf::query_xdp(ifindex));
+  std::uint32_t flags = 0;
+  if (state.driver_prog_id == prog_id) flags = ebpf::netlink::xdp_flags::drv_mode;
+  else if (state.generic_prog_id == prog_id) flags = ebpf::netlink::xdp_flags::skb_mode;
+  else return false;
+  auto prog = EBPF_TRY(ebpf::Program::from_id(prog_id));
+  auto socket = EBPF_TRY(ebpf::netlink::Socket::open());
+  // Guarded by the program we saw: one someone attached meanwhile is left alone.
+  EBPF_TRY(ebpf::netlink::set_xdp(socket, ifindex, -1, {flags | ebpf::netlink::xdp_flags::replace, prog.fd()}));
+  return true;
 }
 
 }  // namespace lb::dataplane

@@ -1,0 +1,243 @@
+// DataPlane with `ingress_hook: tc` against the real kernel, inside private network namespaces: the DNAT
+// program is a sched_cls program on TC ingress (tcx link, or a cls_bpf filter with --netlink) and XDP stays
+// empty; a real UDP datagram from a client namespace to the VIP is DNATed on the skb path (where veth hands
+// over CHECKSUM_PARTIAL skbs) and delivered to the backend socket, whose reply comes back from the VIP;
+// restarts on the tc hook swap the program in place, and restarts that switch between the hooks (with pinned
+// links or netlink attachments) leave exactly the new hook's program; shutdown leaves nothing attached.
+// Needs root.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "ebpf/attach/tc.hpp"
+#include "ebpf/attach/xdp.hpp"
+#include "lb/control/tables.hpp"
+#include "lb/dataplane/dataplane.hpp"
+#include "lb/tests/dataplane_fixture.hpp"
+#include "support/kernel.hpp"
+#include "support/netns.hpp"
+
+namespace lb {
+namespace {
+
+using ebpf::TcDirection;
+using ebpf::test::NetnsScope;
+using ebpf::test::VethTopology;
+
+// The backend is the load balancer namespace's own address (10.11.0.1, the left veth end), so a socket
+// there plays the backend and its reply leaves toward the client through the same interface (TC egress).
+Config udp_config(const std::string& pin_dir = "") {
+  auto config = parse_config(R"(
+maglev_table_size: 1009
+conntrack: { max_entries: 4096 }
+ingress_hook: tc
+services:
+  - name: echo
+    vip: 10.0.0.100
+    port: 80
+    protocol: udp
+    health_check: { type: none }
+    backends: [ { address: 10.11.0.1, port: 5000 } ]
+)",
+                             "hook.yaml");
+  EXPECT_TRUE(config.has_value()) << config.error().to_string();
+  if (!pin_dir.empty()) config->pin_dir = pin_dir;
+  return *config;
+}
+
+struct Socket {
+  int fd = -1;
+  ~Socket() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+sockaddr_in ipv4(const char* address, std::uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  ::inet_pton(AF_INET, address, &sa.sin_addr);
+  return sa;
+}
+
+bool bind_udp(Socket& s, const char* address, std::uint16_t port) {
+  s.fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  timeval tv{2, 0};
+  ::setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto sa = ipv4(address, port);
+  return s.fd >= 0 && ::bind(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+}
+
+std::string address_of(const sockaddr_in& sa) {
+  char text[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &sa.sin_addr, text, sizeof text);
+  return text;
+}
+
+// Programs on a TC hook, tcx and classic filters together (run order: tcx first).
+std::vector<std::uint32_t> tc_programs(std::uint32_t ifindex, TcDirection direction) {
+  std::vector<std::uint32_t> ids;
+  if (auto q = ebpf::query_tcx(ifindex, direction)) ids = q->prog_ids;
+  if (auto filters = ebpf::query_tc(ifindex, direction))
+    for (const auto& f : *filters) ids.push_back(f.prog_id);
+  return ids;
+}
+
+std::uint32_t xdp_program(std::uint32_t ifindex) {
+  auto state = ebpf::query_xdp(ifindex);
+  EXPECT_TRUE(state.has_value());
+  return state ? state->prog_id : 0;
+}
+
+// Parameter: force_netlink (cls_bpf filter on clsact ingress instead of a tcx link).
+class TcIngressHook : public ::testing::TestWithParam<bool> {};
+
+INSTANTIATE_TEST_SUITE_P(Mechanism, TcIngressHook, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? std::string("netlink") : std::string("links"); });
+
+TEST_P(TcIngressHook, DnatsARealDatagramOnTheSkbPathAndDetachesEverything) {
+  EBPF_REQUIRE_KERNEL();
+  const bool netlink = GetParam();
+  ASSERT_OK_AND_ASSIGN(auto topo, VethTopology::create());
+  ASSERT_OK(topo.right.sh("ip route add 10.0.0.100/32 via 10.11.0.1"));
+  Socket client;
+  {
+    ASSERT_OK_AND_ASSIGN(auto in_client, NetnsScope::enter(topo.right));
+    ASSERT_TRUE(bind_udp(client, "10.11.0.2", 6000)) << std::strerror(errno);
+  }
+  ASSERT_OK_AND_ASSIGN(auto scope, NetnsScope::enter(topo.left));
+  const auto config = udp_config();
+  ASSERT_EQ(config.ingress_hook, IngressHook::tc);
+  ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, 4096));
+  ASSERT_OK_AND_ASSIGN(auto tables, compile_tables(config));
+  ASSERT_OK(maps.apply(tables));
+  Socket backend;
+  ASSERT_TRUE(bind_udp(backend, "10.11.0.1", 5000)) << std::strerror(errno);
+  const auto ifindex = topo.left_end.ifindex;
+  ASSERT_OK_AND_ASSIGN(auto plane, DataPlane::start(maps, {.ingress = topo.left_end.name, .ingress_hook = IngressHook::tc,
+                                                           .force_netlink = netlink}));
+  EXPECT_EQ(plane->ingress_hook(), IngressHook::tc);
+  EXPECT_EQ(plane->xdp().mechanism, netlink ? ebpf::AttachMechanism::tc_filter : ebpf::AttachMechanism::bpf_link);
+  ASSERT_OK_AND_ASSIGN(auto info, plane->xdp_program().info());
+  EXPECT_EQ(info.type, ebpf::ProgType::sched_cls);
+  EXPECT_EQ(tc_programs(ifindex, TcDirection::ingress), std::vector<std::uint32_t>{plane->xdp().prog_id});
+  EXPECT_EQ(tc_programs(ifindex, TcDirection::egress), std::vector<std::uint32_t>{plane->tc().prog_id});
+  EXPECT_EQ(xdp_program(ifindex), 0u) << "the tc hook leaves XDP alone";
+
+  // client -> VIP, DNATed at TC ingress to the backend socket.
+  const char request[] = "request for the vip";
+  auto vip = ipv4("10.0.0.100", 80);
+  ASSERT_EQ(::sendto(client.fd, request, sizeof request, 0, reinterpret_cast<sockaddr*>(&vip), sizeof vip),
+            static_cast<ssize_t>(sizeof request));
+  char buffer[64] = {};
+  sockaddr_in from{};
+  socklen_t len = sizeof from;
+  ASSERT_EQ(::recvfrom(backend.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &len),
+            static_cast<ssize_t>(sizeof request))
+      << "the datagram did not reach the backend (a wrong checksum is dropped silently): " << std::strerror(errno);
+  EXPECT_STREQ(buffer, request);
+  EXPECT_EQ(address_of(from), "10.11.0.2");
+  EXPECT_EQ(ntohs(from.sin_port), 6000);
+
+  // backend -> client, SNATed back to the VIP at TC egress.
+  const char reply[] = "reply";
+  ASSERT_EQ(::sendto(backend.fd, reply, sizeof reply, 0, reinterpret_cast<sockaddr*>(&from), len),
+            static_cast<ssize_t>(sizeof reply));
+  std::memset(buffer, 0, sizeof buffer);
+  len = sizeof from;
+  ASSERT_EQ(::recvfrom(client.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &len),
+            static_cast<ssize_t>(sizeof reply))
+      << std::strerror(errno);
+  EXPECT_STREQ(buffer, reply);
+  EXPECT_EQ(address_of(from), "10.0.0.100");
+  EXPECT_EQ(ntohs(from.sin_port), 80);
+  ASSERT_OK_AND_ASSIGN(auto svc, maps.service_counters(tables.service_ids.at("echo")));
+  EXPECT_EQ(svc.new_flows, 1u);
+
+  ASSERT_OK(plane->shutdown(false));
+  EXPECT_TRUE(tc_programs(ifindex, TcDirection::ingress).empty());
+  EXPECT_TRUE(tc_programs(ifindex, TcDirection::egress).empty());
+  EXPECT_EQ(xdp_program(ifindex), 0u);
+}
+
+// Restarts with pinned state (the --keep-pins upgrade path) that switch xdp -> tc -> xdp: each start attaches
+// the new hook's program and removes the previous run's, pinned link or netlink attachment alike.
+TEST_P(TcIngressHook, RestartThatSwitchesHooksLeavesOnlyTheNewHooksProgram) {
+  EBPF_REQUIRE_KERNEL();
+  const bool netlink = GetParam();
+  ASSERT_OK_AND_ASSIGN(auto topo, VethTopology::create());
+  test::PinDir dir;
+  ASSERT_OK_AND_ASSIGN(auto scope, NetnsScope::enter(topo.left));
+  const auto config = udp_config(dir.path());
+  const auto ifindex = topo.left_end.ifindex;
+  auto start = [&](IngressHook hook, bool keep) -> ebpf::Result<std::uint32_t> {
+    auto maps = EBPF_TRY(DataPathMaps::create(config, 4096, {.dir = dir.path(), .adopt = true}));
+    auto plane = EBPF_TRY(DataPlane::start(maps, {.ingress = topo.left_end.name, .ingress_hook = hook,
+                                                  .force_netlink = netlink}));
+    const std::uint32_t id = plane->xdp().prog_id;
+    EBPF_TRY(plane->shutdown(/*keep_pins=*/keep));
+    if (!keep) EBPF_TRY(maps.unpin_all());
+    return id;
+  };
+  ASSERT_OK_AND_ASSIGN(const auto xdp_id, start(IngressHook::xdp, true));
+  EXPECT_EQ(xdp_program(ifindex), xdp_id);
+  EXPECT_TRUE(tc_programs(ifindex, TcDirection::ingress).empty());
+
+  ASSERT_OK_AND_ASSIGN(const auto tc_id, start(IngressHook::tc, true));
+  EXPECT_EQ(xdp_program(ifindex), 0u) << "the previous run's XDP program is gone";
+  EXPECT_EQ(tc_programs(ifindex, TcDirection::ingress), std::vector<std::uint32_t>{tc_id});
+  EXPECT_EQ(tc_programs(ifindex, TcDirection::egress).size(), 1u);
+
+  ASSERT_OK_AND_ASSIGN(const auto xdp_again, start(IngressHook::xdp, true));
+  EXPECT_EQ(xdp_program(ifindex), xdp_again);
+  EXPECT_TRUE(tc_programs(ifindex, TcDirection::ingress).empty()) << "the previous run's TC ingress program is gone";
+  EXPECT_EQ(tc_programs(ifindex, TcDirection::egress).size(), 1u);
+
+  // A final start without keeping (SIGTERM): nothing attached, nothing pinned.
+  ASSERT_OK(start(IngressHook::tc, false));
+  EXPECT_EQ(xdp_program(ifindex), 0u);
+  EXPECT_TRUE(tc_programs(ifindex, TcDirection::ingress).empty());
+  EXPECT_TRUE(tc_programs(ifindex, TcDirection::egress).empty());
+  EXPECT_EQ(dir.entries(), 0u);
+}
+
+// A restart on the same tc hook (--keep-pins, then a new process) swaps the program in place: the pinned tcx
+// link is updated (same link id) or the cls_bpf filter replaced, never two programs, never none.
+TEST_P(TcIngressHook, RestartOnTheTcHookSwapsTheProgramInPlace) {
+  EBPF_REQUIRE_KERNEL();
+  const bool netlink = GetParam();
+  ASSERT_OK_AND_ASSIGN(auto topo, VethTopology::create());
+  test::PinDir dir;
+  ASSERT_OK_AND_ASSIGN(auto scope, NetnsScope::enter(topo.left));
+  const auto config = udp_config(dir.path());
+  const auto ifindex = topo.left_end.ifindex;
+  const DataPlaneOptions options{.ingress = topo.left_end.name, .ingress_hook = IngressHook::tc, .force_netlink = netlink};
+  HookState first;
+  {
+    ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, 4096, {.dir = dir.path(), .adopt = true}));
+    ASSERT_OK_AND_ASSIGN(auto plane, DataPlane::start(maps, options));
+    first = plane->xdp();
+    EXPECT_EQ(first.pin.empty(), netlink) << "tcx links are pinned, classic filters belong to the interface";
+    ASSERT_OK(plane->shutdown(/*keep_pins=*/true));
+  }
+  EXPECT_EQ(tc_programs(ifindex, TcDirection::ingress), std::vector<std::uint32_t>{first.prog_id});
+  ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, 4096, {.dir = dir.path(), .adopt = true}));
+  ASSERT_OK_AND_ASSIGN(auto plane, DataPlane::start(maps, options));
+  const HookState& second = plane->xdp();
+  EXPECT_NE(second.prog_id, first.prog_id);
+  EXPECT_EQ(tc_programs(ifindex, TcDirection::ingress), std::vector<std::uint32_t>{second.prog_id});
+  if (!netlink) {
+    EXPECT_TRUE(second.replaced);
+    EXPECT_EQ(second.link_id, first.link_id);
+  }
+  ASSERT_OK(plane->shutdown(false));
+  ASSERT_OK(maps.unpin_all());
+  EXPECT_TRUE(tc_programs(ifindex, TcDirection::ingress).empty());
+}
+
+}  // namespace
+}  // namespace lb
