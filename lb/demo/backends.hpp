@@ -1,6 +1,7 @@
 // Backend servers for the demo topology: nginx-light (Debian) with a generated configuration whose every
-// response body is the backend's own name, and an in-process UDP echo server that prefixes replies with
-// the name. Both run inside a backend's network namespace and stop on destruction.
+// response body is the backend's own name (listening on IPv4 and IPv6), and an in-process UDP echo server
+// that prefixes replies with the name (and, on request, the TTL / hop limit the datagram arrived with).
+// Both run inside a backend's network namespace and stop on destruction.
 #pragma once
 
 #include <atomic>
@@ -44,20 +45,28 @@ class Nginx {
 // Writes the nginx configuration for `options` and returns its path.
 ebpf::Result<std::string> write_nginx_config(const NginxOptions& options);
 
+struct UdpEchoOptions {
+  bool ipv6 = false;        // bind [::]:port (IPv6 only) instead of 0.0.0.0:port
+  bool report_ttl = false;  // answer "<name>:ttl=<N>:<payload>", N the received IPv4 TTL / IPv6 hop limit
+};
+
 class UdpEcho {
  public:
-  // Binds 0.0.0.0:port inside the namespace and answers every datagram with "<name>:<payload>".
+  // Binds 0.0.0.0:port (or [::]:port) inside the namespace and answers every datagram with
+  // "<name>:<payload>" (or "<name>:ttl=<N>:<payload>").
   static ebpf::Result<std::unique_ptr<UdpEcho>> start(const std::string& netns, const std::string& name,
-                                                      std::uint16_t port);
+                                                      std::uint16_t port, UdpEchoOptions options = {});
   ~UdpEcho() { stop(); }
   void stop();
   std::uint64_t answered() const { return answered_.load(); }
 
  private:
-  UdpEcho(ebpf::Fd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
+  UdpEcho(ebpf::Fd fd, std::string name, UdpEchoOptions options)
+      : fd_(std::move(fd)), name_(std::move(name)), options_(options) {}
   void serve();
   ebpf::Fd fd_;
   std::string name_;
+  UdpEchoOptions options_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> answered_{0};
   std::thread thread_;

@@ -21,13 +21,32 @@ namespace {
 
 using ebpf::Error;
 
-ebpf::Result<sockaddr_in> ipv4(const std::string& address, std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  if (inet_pton(AF_INET, address.c_str(), &sa.sin_addr) != 1)
+// address:port as a socket address: IPv6 when `address` has a ':', else IPv4.
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family() const { return storage.ss_family; }
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+
+ebpf::Result<SocketAddress> socket_address(const std::string& address, std::uint16_t port) {
+  SocketAddress out;
+  if (address.find(':') != std::string::npos) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&out.storage);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    if (inet_pton(AF_INET6, address.c_str(), &sa->sin6_addr) != 1)
+      return Error::invalid("connect", "not an IPv6 address: '" + address + "'");
+    out.length = sizeof(sockaddr_in6);
+    return out;
+  }
+  auto* sa = reinterpret_cast<sockaddr_in*>(&out.storage);
+  sa->sin_family = AF_INET;
+  sa->sin_port = htons(port);
+  if (inet_pton(AF_INET, address.c_str(), &sa->sin_addr) != 1)
     return Error::invalid("connect", "not an IPv4 address: '" + address + "'");
-  return sa;
+  out.length = sizeof(sockaddr_in);
+  return out;
 }
 
 void set_timeouts(int fd, Millis timeout) {
@@ -69,20 +88,20 @@ ebpf::Result<HttpResponse> parse_head(const std::string& head) {
 
 }  // namespace
 
-ebpf::Result<ebpf::Fd> socket_in(const std::string& netns_path, int type) {
+ebpf::Result<ebpf::Fd> socket_in(const std::string& netns_path, int type, int family) {
   std::optional<ebpf::netlink::NetnsGuard> guard;
   if (!netns_path.empty()) guard.emplace(EBPF_TRY(ebpf::netlink::NetnsGuard::enter(netns_path)));
-  const int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  const int fd = socket(family, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error::from_errno(errno, "socket", "in " + (netns_path.empty() ? "own namespace" : netns_path));
   return ebpf::Fd(fd);
 }
 
 ebpf::Result<ebpf::Fd> tcp_connect(const std::string& netns_path, const std::string& address, std::uint16_t port,
                                    Millis timeout) {
-  const auto sa = EBPF_TRY(ipv4(address, port));
-  auto fd = EBPF_TRY(socket_in(netns_path, SOCK_STREAM | SOCK_NONBLOCK));
+  const auto sa = EBPF_TRY(socket_address(address, port));
+  auto fd = EBPF_TRY(socket_in(netns_path, SOCK_STREAM | SOCK_NONBLOCK, sa.family()));
   const std::string where = address + ":" + std::to_string(port);
-  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0 && errno != EINPROGRESS)
+  if (connect(fd.get(), sa.get(), sa.length) != 0 && errno != EINPROGRESS)
     return Error::from_errno(errno, "connect", where);
   pollfd p{.fd = fd.get(), .events = POLLOUT, .revents = 0};
   const int ready = poll(&p, 1, static_cast<int>(timeout.count()));
@@ -135,9 +154,9 @@ ebpf::Result<HttpResponse> http_fetch(const std::string& netns_path, const std::
 
 ebpf::Result<std::string> udp_request(const std::string& netns_path, const std::string& address, std::uint16_t port,
                                       const std::string& payload, Millis timeout) {
-  const auto sa = EBPF_TRY(ipv4(address, port));
-  auto fd = EBPF_TRY(socket_in(netns_path, SOCK_DGRAM));
-  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0)
+  const auto sa = EBPF_TRY(socket_address(address, port));
+  auto fd = EBPF_TRY(socket_in(netns_path, SOCK_DGRAM, sa.family()));
+  if (connect(fd.get(), sa.get(), sa.length) != 0)
     return Error::from_errno(errno, "connect", "UDP " + address);
   if (send(fd.get(), payload.data(), payload.size(), 0) < 0) return Error::from_errno(errno, "send", "UDP " + address);
   pollfd p{.fd = fd.get(), .events = POLLIN, .revents = 0};

@@ -1,7 +1,10 @@
 // Minimal TCP/UDP/HTTP clients for the demo, the end-to-end tests and the benchmark, with sockets created
 // inside a chosen network namespace (the calling thread enters it only while the socket is made; the
-// socket stays in that namespace afterwards). Every call is bounded by a timeout.
+// socket stays in that namespace afterwards). Every call is bounded by a timeout. Addresses are IPv4
+// ("10.77.0.2") or IPv6 ("fd77::2"; no brackets), told apart by the ':'.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdint>
@@ -14,8 +17,8 @@ namespace lb::demo {
 
 using Millis = std::chrono::milliseconds;
 
-// socket(AF_INET, type | SOCK_CLOEXEC) inside the namespace at `netns_path` (empty: the caller's).
-ebpf::Result<ebpf::Fd> socket_in(const std::string& netns_path, int type);
+// socket(family, type | SOCK_CLOEXEC) inside the namespace at `netns_path` (empty: the caller's).
+ebpf::Result<ebpf::Fd> socket_in(const std::string& netns_path, int type, int family = AF_INET);
 
 // A connected TCP socket (SO_RCVTIMEO/SO_SNDTIMEO set to `timeout` for later calls).
 ebpf::Result<ebpf::Fd> tcp_connect(const std::string& netns_path, const std::string& address, std::uint16_t port,
