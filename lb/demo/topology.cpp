@@ -17,6 +17,7 @@ namespace {
 std::atomic<int> g_topology_counter{0};
 
 std::string ip_cidr(const std::string& address) { return address + "/24"; }
+std::string ip6_cidr(const std::string& address) { return address + "/64"; }
 
 // The <pid> of "<prefix><pid>x...", or 0 when `name` does not have that shape.
 pid_t owner_pid(const std::string& name, const std::string& prefix) {
@@ -41,6 +42,7 @@ void sweep_stale_namespaces(const std::string& prefix) {
 }
 
 std::string Topology::backend_address(int i) { return "10.77." + std::to_string(i + 1) + ".2"; }
+std::string Topology::backend_address6(int i) { return "fd77:" + std::to_string(i + 1) + "::2"; }
 std::string Topology::lb_backend_interface(int i) { return "b" + std::to_string(i + 1); }
 
 ebpf::Result<std::unique_ptr<Topology>> Topology::create(const TopologyOptions& options) {
@@ -74,21 +76,31 @@ ebpf::Result<void> Topology::add_netns(const std::string& name) {
   EBPF_TRY(run_command({"ip", "netns", "add", name}));
   created_.push_back(name);
   EBPF_TRY(run_command({"ip", "-n", name, "link", "set", "lo", "up"}));
+  // No duplicate address detection on the interfaces made later (they start from `default`): their IPv6
+  // link-local address would stay tentative for 1-2 s, and a router (the LB) sends the neighbour
+  // solicitation for a packet it forwards from its link-local address only: until DAD ends, the first
+  // forwarded packet toward each backend waits in the neighbour queue (observed: ~1 s, a lost first UDP
+  // request). The global addresses are added with `nodad` as well.
+  EBPF_TRY(exec(name, {"sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"}));
   return ebpf::ok();
 }
 
-// A veth pair made inside the LB namespace with its peer moved straight into `peer_netns`.
-ebpf::Result<void> Topology::link(const std::string& lb_if, const std::string& lb_cidr, const std::string& peer_netns,
-                                  const std::string& peer_if, const std::string& peer_cidr,
-                                  const std::string& gateway, bool offload) {
+// A veth pair made inside the LB namespace with its peer moved straight into `peer_netns`, which routes
+// everything (both families) through the LB end.
+ebpf::Result<void> Topology::link(const std::string& lb_if, const LinkEnd& lb_end, const std::string& peer_netns,
+                                  const std::string& peer_if, const LinkEnd& peer_end, bool offload, bool gro) {
   EBPF_TRY(run_command({"ip", "-n", lb_, "link", "add", lb_if, "type", "veth", "peer", "name", peer_if, "netns",
                         peer_netns}));
-  EBPF_TRY(run_command({"ip", "-n", lb_, "addr", "add", lb_cidr, "dev", lb_if}));
+  EBPF_TRY(run_command({"ip", "-n", lb_, "addr", "add", ip_cidr(lb_end.address4), "dev", lb_if}));
+  EBPF_TRY(run_command({"ip", "-n", lb_, "-6", "addr", "add", ip6_cidr(lb_end.address6), "dev", lb_if, "nodad"}));
   EBPF_TRY(run_command({"ip", "-n", lb_, "link", "set", lb_if, "up"}));
-  EBPF_TRY(run_command({"ip", "-n", peer_netns, "addr", "add", peer_cidr, "dev", peer_if}));
+  EBPF_TRY(run_command({"ip", "-n", peer_netns, "addr", "add", ip_cidr(peer_end.address4), "dev", peer_if}));
+  EBPF_TRY(run_command({"ip", "-n", peer_netns, "-6", "addr", "add", ip6_cidr(peer_end.address6), "dev", peer_if, "nodad"}));
   EBPF_TRY(run_command({"ip", "-n", peer_netns, "link", "set", peer_if, "up"}));
-  EBPF_TRY(run_command({"ip", "-n", peer_netns, "route", "add", "default", "via", gateway}));
+  EBPF_TRY(run_command({"ip", "-n", peer_netns, "route", "add", "default", "via", lb_end.address4}));
+  EBPF_TRY(run_command({"ip", "-n", peer_netns, "-6", "route", "add", "default", "via", lb_end.address6}));
   if (!offload) EBPF_TRY(exec(peer_netns, {"ethtool", "-K", peer_if, "tx", "off"}));
+  if (gro) EBPF_TRY(exec(peer_netns, {"ethtool", "-K", peer_if, "gro", "on"}));
   return ebpf::ok();
 }
 
@@ -100,14 +112,16 @@ ebpf::Result<void> Topology::build(const TopologyOptions& options) {
   EBPF_TRY(add_netns(client_));
   EBPF_TRY(add_netns(lb_));
   EBPF_TRY(exec(lb_, {"sysctl", "-q", "-w", "net.ipv4.ip_forward=1"}));
-  EBPF_TRY(link(kIngressInterface, ip_cidr(kLbClientAddress), client_, "c0", ip_cidr(kClientAddress),
-                kLbClientAddress, options.offload));
+  // Before any interface exists: `all` is copied to `default`, which the veths made below start from.
+  EBPF_TRY(exec(lb_, {"sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"}));
+  EBPF_TRY(link(kIngressInterface, {kLbClientAddress, kLbClientAddress6}, client_, "c0",
+                {kClientAddress, kClientAddress6}, options.offload, false));
   for (int i = 0; i < options.backends; ++i) {
     backends_.push_back(base + "-b" + std::to_string(i + 1));
     EBPF_TRY(add_netns(backends_.back()));
-    const std::string gateway = "10.77." + std::to_string(i + 1) + ".1";
-    EBPF_TRY(link(lb_backend_interface(i), ip_cidr(gateway), backends_.back(), "eth0", ip_cidr(backend_address(i)),
-                  gateway, options.offload));
+    const std::string n = std::to_string(i + 1);
+    EBPF_TRY(link(lb_backend_interface(i), {"10.77." + n + ".1", "fd77:" + n + "::1"}, backends_.back(), "eth0",
+                  {backend_address(i), backend_address6(i)}, options.offload, options.backend_gro));
   }
   return ebpf::ok();
 }
