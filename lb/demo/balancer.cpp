@@ -49,7 +49,7 @@ ebpf::Result<std::string> balancer_yaml(const BalancerSettings& settings) {
   if (settings.pin_dir.empty()) return ebpf::Error::invalid("demo config", "pin_dir is required");
   std::ostringstream y;
   y << "interfaces: { ingress: " << settings.ingress << " }\n"
-    << "forwarding: pass\n"
+    << "forwarding: " << settings.forwarding << "\n"
     << "pin_dir: " << settings.pin_dir << "\n"
     << "maglev_table_size: 65537\n"
     << "conntrack:\n"

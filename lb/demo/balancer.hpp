@@ -37,6 +37,7 @@ struct DemoService {
 
 struct BalancerSettings {
   std::string ingress = "l0";
+  std::string forwarding = "pass";      // pass | redirect (config `forwarding:`)
   std::string pin_dir;                  // required: a private directory under /sys/fs/bpf
   std::uint32_t conntrack_max = 65536;
   std::string health_interval = "200ms";
