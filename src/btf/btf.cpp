@@ -289,9 +289,11 @@ Result<std::shared_ptr<BtfData>> parse_owned(Blob blob, std::size_t size,
   d->types = reinterpret_cast<const std::uint32_t*>(blob.get() + h.hdr_len + h.type_off);
   const std::uint32_t words = h.type_len / 4;
   // One pass: the record layout, name offsets, and the largest type id referenced (checked against the count
-  // at the end). Offsets go to scratch sized for the most records that fit, then are kept at their exact size.
-  std::unique_ptr<std::uint32_t[]> scratch(new std::uint32_t[words / 3 + 1]);
-  std::uint32_t n = 0, max_ref = 0;
+  // at the end). Offsets (and DATASEC ids, in the second half) go to scratch sized for the most records that
+  // fit, then are kept at their exact size.
+  const std::uint32_t cap = words / 3 + 1;
+  std::unique_ptr<std::uint32_t[]> scratch(new std::uint32_t[2 * std::size_t{cap}]);
+  std::uint32_t n = 0, max_ref = 0, n_datasecs = 0;
   bool all_names_ok = true;
   for (std::uint32_t pos = 0; pos < words; ++n) {
     TypeId id = d->start_id + n;
@@ -309,10 +311,11 @@ Result<std::shared_ptr<BtfData>> parse_owned(Blob blob, std::size_t size,
                  std::to_string(pos * 4) + " runs past the end of the type section");
     scratch[n] = pos;
     all_names_ok &= names_ok(d->types + pos, d->total_str_len(), max_ref);
-    if (detail::info_kind(info) == static_cast<std::uint32_t>(Kind::datasec)) d->datasecs.push_back(id);
+    if (detail::info_kind(info) == static_cast<std::uint32_t>(Kind::datasec)) scratch[cap + n_datasecs++] = id;
     pos += static_cast<std::uint32_t>(len);
   }
   d->offsets.assign(scratch.get(), scratch.get() + n);
+  d->datasecs.assign(scratch.get() + cap, scratch.get() + cap + n_datasecs);
   scratch.reset();
   const std::uint32_t count = d->start_id + n;
   if (!all_names_ok || max_ref >= count) {  // something is out of range: find the first culprit, for the message
