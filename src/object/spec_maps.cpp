@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <tuple>
 
 #include "spec_parser.hpp"
 
@@ -152,7 +153,8 @@ Result<void> SpecParser::read_btf_maps(const elf::Section& section) {
     auto def = EBPF_TRY(parse_btf_map_def(btf, var.ref(), std::string(var.name()), &values_off, 0));
     def.section_index = section.index;
     def.section_offset = offset;
-    map_at[{section.index, offset}] = spec.maps.size();
+    map_at.push_back({section.index, offset, spec.maps.size()});
+    values_offset.resize(spec.maps.size() + 1);
     values_offset[spec.maps.size()] = values_off;
     spec.maps.push_back(std::move(def));
   }
@@ -200,7 +202,7 @@ Result<void> SpecParser::read_legacy_maps(const elf::Section& section) {
     }
     def.section_index = section.index;
     def.section_offset = sym->value;
-    map_at[{section.index, sym->value}] = spec.maps.size();
+    map_at.push_back({section.index, sym->value, spec.maps.size()});
     spec.maps.push_back(std::move(def));
   }
   return ok();
@@ -255,7 +257,7 @@ Result<void> SpecParser::read_data_section(const elf::Section& section) {
   std::sort(def.variables.begin(), def.variables.end(),
             [](const Variable& a, const Variable& b) { return a.offset < b.offset; });
   def.section_index = section.index;
-  data_maps[section.index] = spec.maps.size();
+  data_maps[section.index] = spec.maps.size();  // sized for every section by run()
   spec.maps.push_back(std::move(def));
   return ok();
 }
@@ -337,6 +339,27 @@ Result<void> SpecParser::read_kconfig_externs() {
   return ok();
 }
 
+void SpecParser::index_maps() {
+  auto key = [](const MapAt& m) { return std::pair{m.section, m.offset}; };
+  // Entries were appended in spec.maps order, so the index breaks ties in definition order.
+  std::sort(map_at.begin(), map_at.end(), [&](const MapAt& a, const MapAt& b) {
+    return std::tuple{a.section, a.offset, a.index} < std::tuple{b.section, b.offset, b.index};
+  });
+  // Equal keys: keep the last definition (what assigning into a map by key did).
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < map_at.size(); ++i) {
+    if (i + 1 < map_at.size() && key(map_at[i + 1]) == key(map_at[i])) continue;
+    map_at[kept++] = map_at[i];
+  }
+  map_at.resize(kept);
+}
+
+std::size_t SpecParser::map_defined_at(std::uint32_t section, std::uint64_t offset) const noexcept {
+  auto it = std::lower_bound(map_at.begin(), map_at.end(), std::pair{section, offset},
+                             [](const MapAt& m, const auto& key) { return std::pair{m.section, m.offset} < key; });
+  return it != map_at.end() && it->section == section && it->offset == offset ? it->index : SIZE_MAX;
+}
+
 Result<void> SpecParser::read_map_slot_relocations() {
   const elf::Section* maps_section = elf.section(".maps");
   if (maps_section == nullptr) return ok();
@@ -346,13 +369,16 @@ Result<void> SpecParser::read_map_slot_relocations() {
     for (const auto& r : relocs) {
       const auto& sym = elf.symbols()[r.symbol];
       // The map whose definition contains the relocated pointer.
-      std::size_t map_index = SIZE_MAX;
-      for (const auto& [key, idx] : map_at)
-        if (key.first == maps_section->index && key.second <= r.offset) map_index = idx;
-      if (map_index == SIZE_MAX)
+      // The map whose definition contains the relocated pointer: the last one starting at or before it.
+      auto after = std::upper_bound(map_at.begin(), map_at.end(), std::pair{maps_section->index, r.offset},
+                                    [](const auto& key, const MapAt& m) {
+                                      return key < std::pair{m.section, m.offset};
+                                    });
+      if (after == map_at.begin() || std::prev(after)->section != maps_section->index)
         return bad_object("'.rel.maps' entry at offset " + std::to_string(r.offset) + " matches no map");
+      const std::size_t map_index = std::prev(after)->index;
       auto& def = spec.maps[map_index];
-      std::uint64_t base = def.section_offset + values_offset[map_index];
+      std::uint64_t base = def.section_offset + (map_index < values_offset.size() ? values_offset[map_index] : 0);
       if (r.offset < base || (r.offset - base) % 8 != 0)
         return bad_object("map '" + def.name + "': '.rel.maps' entry at offset " + std::to_string(r.offset) +
                           " is not a `values` slot");

@@ -42,11 +42,18 @@ struct SpecParser {
   std::vector<SectionFunctions> functions;  // by section index
   std::vector<FunctionRef> function_refs;
   std::vector<const elf::Symbol*> scratch_symbols;  // reused by the function readers
-  std::map<std::uint32_t, std::size_t> data_maps;                 // data section index -> spec.maps index
-  std::map<std::pair<std::uint32_t, std::uint64_t>, std::size_t> map_at;  // (section, offset) -> maps index
+  std::vector<std::size_t> data_maps;  // data section index -> spec.maps index (SIZE_MAX: none)
+  // (section, offset) -> spec.maps index of the maps defined in map sections; sorted by index_maps() once all
+  // are read (for equal keys the last definition wins).
+  struct MapAt {
+    std::uint32_t section = 0;
+    std::uint64_t offset = 0;
+    std::size_t index = 0;
+  };
+  std::vector<MapAt> map_at;
   // Extern name -> .kconfig offset; names point into the ELF's string table (alive while parsing).
   std::map<std::string_view, std::uint64_t> kconfig_offsets;
-  std::map<std::size_t, std::uint64_t> values_offset;   // BTF map index -> byte offset of its `values` member
+  std::vector<std::uint64_t> values_offset;  // spec.maps index -> byte offset of its `values` member (BTF maps)
 
   Result<void> run();
 
@@ -67,6 +74,8 @@ struct SpecParser {
   Result<void> read_btf_maps(const elf::Section& section);
   Result<void> read_data_section(const elf::Section& section);
   Result<void> read_kconfig_externs();
+  void index_maps();
+  std::size_t map_defined_at(std::uint32_t section, std::uint64_t offset) const noexcept;  // SIZE_MAX: none
   Result<void> read_map_slot_relocations();
   // spec_programs.cpp
   // The symbols naming functions of a code section, sorted by offset, one per offset.

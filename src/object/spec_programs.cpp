@@ -144,16 +144,16 @@ Result<void> SpecParser::read_code_relocations(const elf::Section& rel_section) 
         rel.offset = (at - callee->offset) / 8;
       } else if (roles[sym.section] == SectionRole::legacy_maps || roles[sym.section] == SectionRole::btf_maps) {
         std::uint64_t at = sym.value + (sym.type == elf::kSttSection ? static_cast<std::uint64_t>(insn.imm) : 0);
-        auto m = map_at.find({sym.section, at});
-        if (m == map_at.end())
+        std::size_t m = map_defined_at(sym.section, at);
+        if (m == SIZE_MAX)
           return bad_object(where() + ": no map defined at " + section_name(sym.section) + "+" + std::to_string(at));
         rel.kind = RelocationKind::map_fd;
-        rel.symbol = spec.maps[m->second].name;
+        rel.symbol = spec.maps[m].name;
       } else if (roles[sym.section] == SectionRole::data) {
-        auto m = data_maps.find(sym.section);
-        if (m == data_maps.end()) return bad_object(where() + ": reference into empty section " + section_name(sym.section));
+        std::size_t m = data_maps[sym.section];
+        if (m == SIZE_MAX) return bad_object(where() + ": reference into empty section " + section_name(sym.section));
         rel.kind = RelocationKind::map_value;
-        rel.symbol = spec.maps[m->second].name;
+        rel.symbol = spec.maps[m].name;
         rel.offset = sym.value + static_cast<std::uint64_t>(static_cast<std::uint32_t>(insn.imm));
       } else {
         return bad_object(where() + ": ld_imm64 refers to section " + section_name(sym.section) +

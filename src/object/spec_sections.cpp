@@ -137,6 +137,7 @@ Result<void> SpecParser::run() {
   EBPF_TRY(classify_sections());
   EBPF_TRY(read_license_and_version());
   EBPF_TRY(read_btf());
+  data_maps.assign(elf.sections().size(), SIZE_MAX);
   for (const auto& s : elf.sections()) {
     switch (roles[s.index]) {
       case SectionRole::legacy_maps: EBPF_TRY(read_legacy_maps(s)); break;
@@ -146,6 +147,7 @@ Result<void> SpecParser::run() {
     }
   }
   EBPF_TRY(read_kconfig_externs());
+  index_maps();
   functions.resize(elf.sections().size());
   reserve_functions();
   for (const auto& s : elf.sections())
