@@ -272,12 +272,13 @@ Result<void> SpecParser::read_kconfig_externs() {
   };
   if (std::none_of(elf.symbols().begin(), elf.symbols().end(), is_extern)) return ok();
   // BTF says which externs are Kconfig values (.kconfig) and which kernel symbols (.ksyms); for a name listed
-  // more than once the last entry wins. Sorted by name (stably) for lookups.
+  // more than once the last entry wins. Sorted by name, then listing order, for lookups.
   struct BtfExtern {
     std::string_view name;
     bool is_kconfig = false, typed = false;  // typed: a .kconfig VAR, with its size and type
     std::uint64_t size = 0;
     btf::TypeId type = 0;
+    std::uint32_t order = 0;  // position in the listing
   };
   std::vector<BtfExtern> btf_externs;
   if (spec.btf) {
@@ -286,17 +287,19 @@ Result<void> SpecParser::read_kconfig_externs() {
       if (!ds) continue;
       for (std::uint32_t i = 0; i < ds->vlen(); ++i) {
         auto t = spec.btf->at(ds->secinfo(i).type);
-        BtfExtern e{t.name(), is_kconfig, false, 0, 0};
+        BtfExtern e{t.name(), is_kconfig, false, 0, 0, 0};
         if (is_kconfig && t.kind() == btf::Kind::var) {
           auto size = spec.btf->resolve_size(t.ref());
           e.typed = true, e.size = size ? *size : 8, e.type = t.ref();
         }
+        e.order = static_cast<std::uint32_t>(btf_externs.size());
         btf_externs.push_back(e);
       }
     }
   }
-  std::stable_sort(btf_externs.begin(), btf_externs.end(),
-                   [](const BtfExtern& a, const BtfExtern& b) { return a.name < b.name; });
+  std::sort(btf_externs.begin(), btf_externs.end(), [](const BtfExtern& a, const BtfExtern& b) {
+    return std::pair{a.name, a.order} < std::pair{b.name, b.order};
+  });
   auto entries = [&](std::string_view name) {
     auto [lo, hi] = std::equal_range(btf_externs.begin(), btf_externs.end(), BtfExtern{name},
                                      [](const BtfExtern& a, const BtfExtern& b) { return a.name < b.name; });
