@@ -1,5 +1,6 @@
-// Flow events of the XDP ingress program: an open event for a new flow and a close event (with the flow's
-// packets and bytes) for an RST, read from the real lb_events ring buffer; none when kEvents is off.
+// Flow events of the ingress program, built for XDP and for TC ingress: an open event for a new flow and a
+// close event (with the flow's packets and bytes) for an RST, read from the real lb_events ring buffer; none
+// when kEvents is off.
 #include <gtest/gtest.h>
 
 // Packet specs are written with designated initialisers naming only the fields a test sets.
@@ -31,9 +32,12 @@ std::vector<FlowEvent> drain(ebpf::RingBuffer& ring) {
   return events;
 }
 
-TEST(XdpEvents, OpenAndCloseEventsDescribeTheFlow) {
+class XdpEvents : public ::testing::TestWithParam<IngressHook> {};
+INSTANTIATE_TEST_SUITE_P(Hooks, XdpEvents, ::testing::Values(IngressHook::xdp, IngressHook::tc), hook_name);
+
+TEST_P(XdpEvents, OpenAndCloseEventsDescribeTheFlow) {
   EBPF_REQUIRE_KERNEL();
-  ASSERT_OK_AND_ASSIGN(auto dp, XdpDataPath::create(kYaml));
+  ASSERT_OK_AND_ASSIGN(auto dp, XdpDataPath::create(kYaml, {}, {.hook = GetParam()}));
   ASSERT_OK_AND_ASSIGN(auto ring, ebpf::RingBuffer::open(dp.maps->find("lb_events")->fd()));
   const auto client = ip4("192.0.2.1"), vip = ip4("10.0.0.100");
   auto syn = tcp4(client, 33333, vip, 80, tcp_flags::syn);
@@ -64,9 +68,9 @@ TEST(XdpEvents, OpenAndCloseEventsDescribeTheFlow) {
   EXPECT_GE(close[0].timestamp_ns, open[0].timestamp_ns);
 }
 
-TEST(XdpEvents, NoEventsWhenTheConfigSwitchIsOff) {
+TEST_P(XdpEvents, NoEventsWhenTheConfigSwitchIsOff) {
   EBPF_REQUIRE_KERNEL();
-  ASSERT_OK_AND_ASSIGN(auto dp, XdpDataPath::create(kYaml));
+  ASSERT_OK_AND_ASSIGN(auto dp, XdpDataPath::create(kYaml, {}, {.hook = GetParam()}));
   DataPathConfig cfg = dp.tables.datapath;
   cfg.flags &= ~config_flags::kEvents;
   const std::uint32_t zero = 0;
