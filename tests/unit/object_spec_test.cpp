@@ -348,6 +348,32 @@ SEC("socket") static int static_filter(struct __sk_buff *skb) { return in_custom
   EXPECT_NE(find_reloc(*f, RelocationKind::subprog_call, "in_custom"), nullptr);
 }
 
+// Function symbols whose ranges overlap (hand-written assembly; compilers do not emit this): a location inside
+// both belongs to the first function, as it always has. The parser bisects only sections whose functions are
+// disjoint, so this pins the fallback.
+TEST(ObjectSpec, OverlappingFunctionSymbolsResolveToTheFirst) {
+  EBPF_COMPILE_BPF(obj, R"(
+struct { __uint(type, 2); __uint(max_entries, 1); __type(key, __u32); __type(value, __u32); } m SEC(".maps");
+asm(".pushsection xdp,\"ax\",@progbits\n"
+    ".globl outer\n.type outer,@function\nouter:\n  r0 = 0\n"
+    ".globl inner\n.type inner,@function\ninner:\n  r1 = m ll\n  r0 = 2\n  exit\n"
+    ".size outer, 40\n.size inner, 32\n.popsection\n");
+char LICENSE[] SEC("license") = "GPL";
+)");
+  ASSERT_OK_AND_ASSIGN(auto spec, ObjectSpec::parse(obj));
+  const auto* outer = spec.program("outer");
+  const auto* inner = spec.program("inner");
+  ASSERT_NE(outer, nullptr);
+  ASSERT_NE(inner, nullptr);
+  EXPECT_EQ(outer->insns.size(), 5u);
+  EXPECT_EQ(inner->insns.size(), 4u);
+  ASSERT_EQ(outer->relocations.size(), 1u);
+  EXPECT_EQ(outer->relocations[0].insn, 1u);
+  EXPECT_EQ(outer->relocations[0].kind, RelocationKind::map_fd);
+  EXPECT_EQ(outer->relocations[0].symbol, "m");
+  EXPECT_TRUE(inner->relocations.empty());
+}
+
 TEST(ObjectSpec, MissingBtfForDotMapsIsAnError) {
   EBPF_COMPILE_BPF(obj, R"(
 struct { __uint(type, 1); __uint(max_entries, 4); __type(key, __u32); __type(value, __u64); } m SEC(".maps");
