@@ -1,7 +1,12 @@
 // End-to-end HTTP benchmark through the demo topology: wrk in the client namespace against nginx-light
 // backends, in one run: (a) plain routing to one backend (the ceiling), (b) nftables DNAT with conntrack in
-// the LB namespace (the kernel's own L4 NAT load balancing; IPVS is not in this kernel), (c) ebpf-lb; each
-// with keep-alive and with one connection per request.
+// the LB namespace (the kernel's own L4 NAT load balancing; IPVS is not in this kernel), (c) ebpf-lb with its
+// DNAT program on XDP and (d) on TC ingress (`--ingress-hook tc`); each with keep-alive and with one
+// connection per request.
+//
+// Runs on this VM drift by ±10% over minutes, so modes measured minutes apart are not comparable.
+// `--rounds=N` registers every mode N times round-robin (round 0: each mode once, keep-alive then close;
+// round 1: again ...), so all modes are sampled across the same time span; compare medians per mode.
 //
 // Counters: requests/s (wrk's figure) and softirq CPU per request. Method and limits of the latter: the
 // softirq column of /proc/stat summed over CPUs, before and after the wrk run, divided by the requests
@@ -12,6 +17,7 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +37,10 @@ namespace {
 using namespace lb::demo;
 
 int g_seconds = 3;
+// Backends the balancing modes spread over (--lb_backends=N, 1..3). Routed mode always talks to backend 1
+// alone, so --lb_backends=1 compares the balancers with routing on the same server side (one nginx), and the
+// default 3 adds the cost of fanning out over three backend namespaces on 2 vCPUs.
+int g_lb_backends = 3;
 
 // Softirq time of all CPUs in ticks (first line of /proc/stat: cpu user nice system idle iowait irq softirq).
 double softirq_seconds() {
@@ -117,44 +127,75 @@ void BM_NftablesDnat(benchmark::State& state) {
   auto& b = bench();
   if (!b.error.empty()) return state.SkipWithError(b.error.c_str());
   const std::string rules = b.work + "/dnat.nft";
-  std::ofstream(rules) << "table ip lbbench {\n  chain pre {\n    type nat hook prerouting priority dstnat;\n"
-                       << "    ip daddr " << Topology::kVip << " tcp dport 80 dnat to numgen inc mod 3 map { 0 : "
-                       << Topology::backend_address(0) << ", 1 : " << Topology::backend_address(1) << ", 2 : "
-                       << Topology::backend_address(2) << " }\n  }\n}\n";
+  std::ofstream out(rules);
+  out << "table ip lbbench {\n  chain pre {\n    type nat hook prerouting priority dstnat;\n"
+      << "    ip daddr " << Topology::kVip << " tcp dport 80 dnat to numgen inc mod " << g_lb_backends << " map { ";
+  for (int i = 0; i < g_lb_backends; ++i) out << (i ? ", " : "") << i << " : " << Topology::backend_address(i);
+  out << " }\n  }\n}\n";
+  out.close();
   const std::string lb = Topology::path(b.topology->lb_netns());
   if (auto loaded = run_command({"nft", "-f", rules}, lb); !loaded) return state.SkipWithError(loaded.error().to_string().c_str());
   run_mode(state, Topology::kVip, state.range(0) != 0);
   (void)run_command({"nft", "delete", "table", "ip", "lbbench"}, lb);
 }
 
-void BM_EbpfLb(benchmark::State& state) {
+void run_ebpf_lb(benchmark::State& state, std::vector<std::string> extra_args) {
   auto& b = bench();
   if (!b.error.empty()) return state.SkipWithError(b.error.c_str());
   BalancerSettings s;
   s.pin_dir = "/sys/fs/bpf/" + b.topology->lb_netns();
   DemoService web{.name = "web", .vip = Topology::kVip, .port = 80, .protocol = "tcp", .scheduler = "maglev",
                   .health_check = "none", .backends = {}};
-  for (int i = 0; i < 3; ++i) web.backends.push_back({b.topology->backend_name(i), Topology::backend_address(i), 80, 1});
+  for (int i = 0; i < g_lb_backends; ++i) web.backends.push_back({b.topology->backend_name(i), Topology::backend_address(i), 80, 1});
   s.services = {web};
   const std::string binary = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ebpf-lb").string();
   auto balancer = Balancer::start(s, {.binary = binary, .netns = b.topology->lb_netns(), .work_dir = b.work,
-                                      .extra_args = {}, .ready_timeout = std::chrono::seconds(20)});
+                                      .extra_args = std::move(extra_args), .ready_timeout = std::chrono::seconds(20)});
   if (!balancer) return state.SkipWithError(balancer.error().to_string().c_str());
   run_mode(state, Topology::kVip, state.range(0) != 0);
 }
 
-// Arg: 1 = keep-alive, 0 = one connection per request.
-BENCHMARK(BM_Routed)->ArgName("keepalive")->Arg(1)->Arg(0)->Iterations(1)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_NftablesDnat)->ArgName("keepalive")->Arg(1)->Arg(0)->Iterations(1)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_EbpfLb)->ArgName("keepalive")->Arg(1)->Arg(0)->Iterations(1)->Unit(benchmark::kMillisecond);
+void BM_EbpfLbXdp(benchmark::State& state) { run_ebpf_lb(state, {}); }
+void BM_EbpfLbTc(benchmark::State& state) { run_ebpf_lb(state, {"--ingress-hook", "tc"}); }
+
+// Every mode, keep-alive (arg 1) and one connection per request (arg 0), `rounds` times round-robin. Google
+// Benchmark runs benchmarks in registration order, so round r of every mode runs before round r + 1 of any.
+void register_rounds(int rounds) {
+  const std::pair<const char*, void (*)(benchmark::State&)> modes[] = {
+      {"BM_Routed", BM_Routed}, {"BM_NftablesDnat", BM_NftablesDnat}, {"BM_EbpfLbXdp", BM_EbpfLbXdp}, {"BM_EbpfLbTc", BM_EbpfLbTc}};
+  for (int round = 0; round < rounds; ++round)
+    for (int keep_alive : {1, 0})
+      for (const auto& [name, fn] : modes) {
+        const std::string full = std::string(name) + (rounds > 1 ? "/round:" + std::to_string(round) : "");
+        benchmark::RegisterBenchmark(full.c_str(), fn)
+            ->ArgName("keepalive")->Arg(keep_alive)->Iterations(1)->Unit(benchmark::kMillisecond);
+      }
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  int rounds = 1;
+  int kept = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.rfind("--benchmark_min_time=", 0) == 0 && std::strtod(arg.c_str() + 21, nullptr) < 0.5) g_seconds = 1;
+    if (arg.rfind("--rounds=", 0) == 0) {
+      rounds = std::max(1, std::atoi(arg.c_str() + 9));
+      continue;  // ours, not Google Benchmark's
+    }
+    if (arg.rfind("--lb_backends=", 0) == 0) {
+      g_lb_backends = std::clamp(std::atoi(arg.c_str() + 14), 1, 3);
+      continue;
+    }
+    if (arg.rfind("--seconds=", 0) == 0) {  // wrk duration per run (default 3)
+      g_seconds = std::max(1, std::atoi(arg.c_str() + 10));
+      continue;
+    }
+    argv[kept++] = argv[i];
   }
+  argc = kept;
+  register_rounds(rounds);
   if (geteuid() != 0) {
     std::fprintf(stderr, "lb_bench_e2e needs root (network namespaces); skipping\n");
     return 0;
