@@ -2,7 +2,8 @@
 // program is a sched_cls program on TC ingress (tcx link, or a cls_bpf filter with --netlink) and XDP stays
 // empty; a real UDP datagram from a client namespace to the VIP is DNATed on the skb path (where veth hands
 // over CHECKSUM_PARTIAL skbs) and delivered to the backend socket, whose reply comes back from the VIP;
-// restarts on the tc hook swap the program in place, and restarts that switch between the hooks (with pinned
+// forwarding: redirect sends the DNATed request on with bpf_fib_lookup + bpf_redirect from TC ingress; restarts
+// on the tc hook swap the program in place, and restarts that switch between the hooks (with pinned
 // links or netlink attachments) leave exactly the new hook's program; shutdown leaves nothing attached.
 // Needs root.
 #include <arpa/inet.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <sstream>
 
 #include "ebpf/attach/tc.hpp"
 #include "ebpf/attach/xdp.hpp"
@@ -162,6 +164,89 @@ TEST_P(TcIngressHook, DnatsARealDatagramOnTheSkbPathAndDetachesEverything) {
   EXPECT_TRUE(tc_programs(ifindex, TcDirection::ingress).empty());
   EXPECT_TRUE(tc_programs(ifindex, TcDirection::egress).empty());
   EXPECT_EQ(xdp_program(ifindex), 0u);
+}
+
+// Ip: ForwDatagrams of a namespace: datagrams the kernel's IP forwarding handled there.
+std::uint64_t forwarded_datagrams(const ebpf::test::TestNetns& netns) {
+  auto snmp = netns.exec({"cat", "/proc/net/snmp"});
+  EXPECT_TRUE(snmp.has_value());
+  if (!snmp) return 0;
+  // Two "Ip:" lines: the field names, then the values; ForwDatagrams is the 6th value.
+  const auto names = snmp->find("Ip: ");
+  const auto values = snmp->find("Ip: ", names + 1);
+  std::istringstream in(snmp->substr(values + 4));
+  std::uint64_t v = 0;
+  for (int i = 0; i < 6; ++i) in >> v;
+  return v;
+}
+
+// forwarding: redirect on the tc hook: the DNATed request leaves through bpf_fib_lookup + bpf_redirect toward
+// a backend in a third namespace without the LB kernel forwarding it (ForwDatagrams counts only the reply,
+// which TC egress SNATs back to the VIP).
+TEST(TcIngressRedirect, RequestsBypassKernelForwardingAndRepliesComeFromTheVip) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto topo, VethTopology::create());
+  ASSERT_OK_AND_ASSIGN(auto backend_ns, ebpf::test::TestNetns::create("be"));
+  ASSERT_OK(ebpf::test::create_veth_pair(topo.left, backend_ns, "10.12.0.1/24", "10.12.0.2/24"));
+  ASSERT_OK(topo.right.sh("ip route add 10.0.0.100/32 via 10.11.0.1"));
+  ASSERT_OK(backend_ns.sh("ip route add 10.11.0.0/24 via 10.12.0.1"));
+  ASSERT_OK(topo.left.sh("sysctl -qw net.ipv4.ip_forward=1"));
+  Socket client, backend;
+  {
+    ASSERT_OK_AND_ASSIGN(auto in_client, NetnsScope::enter(topo.right));
+    ASSERT_TRUE(bind_udp(client, "10.11.0.2", 6000)) << std::strerror(errno);
+  }
+  {
+    ASSERT_OK_AND_ASSIGN(auto in_backend, NetnsScope::enter(backend_ns));
+    ASSERT_TRUE(bind_udp(backend, "10.12.0.2", 5000)) << std::strerror(errno);
+  }
+  ASSERT_OK_AND_ASSIGN(auto scope, NetnsScope::enter(topo.left));
+  auto config = udp_config();
+  config.forwarding = ForwardingMode::redirect;
+  config.services[0].backends[0].endpoint = *parse_endpoint("10.12.0.2:5000");
+  ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, 4096));
+  ASSERT_OK_AND_ASSIGN(auto tables, compile_tables(config));
+  ASSERT_OK(maps.apply(tables));
+  ASSERT_OK_AND_ASSIGN(auto plane, DataPlane::start(maps, {.ingress = topo.left_end.name, .ingress_hook = IngressHook::tc}));
+  // Resolve the backend's neighbour first (a datagram to its discard port triggers ARP): bpf_fib_lookup
+  // without a neighbour entry passes the packet to the kernel, which would forward it.
+  {
+    Socket probe;
+    ASSERT_TRUE(bind_udp(probe, "10.12.0.1", 0));
+    auto discard = ipv4("10.12.0.2", 9);
+    ASSERT_EQ(::sendto(probe.fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&discard), sizeof discard), 1);
+    bool resolved = false;
+    for (int i = 0; i < 100 && !resolved; ++i) {
+      auto neigh = topo.left.exec({"ip", "neigh", "show", "10.12.0.2"});
+      resolved = neigh && neigh->find("lladdr") != std::string::npos;
+      if (!resolved) ::usleep(10'000);
+    }
+    ASSERT_TRUE(resolved) << "no neighbour entry for the backend";
+  }
+  const auto forwarded_before = forwarded_datagrams(topo.left);
+
+  const char request[] = "redirected request";
+  auto vip = ipv4("10.0.0.100", 80);
+  ASSERT_EQ(::sendto(client.fd, request, sizeof request, 0, reinterpret_cast<sockaddr*>(&vip), sizeof vip),
+            static_cast<ssize_t>(sizeof request));
+  char buffer[64] = {};
+  sockaddr_in from{};
+  socklen_t len = sizeof from;
+  ASSERT_EQ(::recvfrom(backend.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &len),
+            static_cast<ssize_t>(sizeof request))
+      << std::strerror(errno);
+  EXPECT_EQ(address_of(from), "10.11.0.2");
+  const char reply[] = "reply";
+  ASSERT_EQ(::sendto(backend.fd, reply, sizeof reply, 0, reinterpret_cast<sockaddr*>(&from), len),
+            static_cast<ssize_t>(sizeof reply));
+  len = sizeof from;
+  ASSERT_EQ(::recvfrom(client.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &len),
+            static_cast<ssize_t>(sizeof reply))
+      << std::strerror(errno);
+  EXPECT_EQ(address_of(from), "10.0.0.100");
+  EXPECT_EQ(ntohs(from.sin_port), 80);
+  EXPECT_EQ(forwarded_datagrams(topo.left) - forwarded_before, 1u) << "the request went through ip_forward";
+  ASSERT_OK(plane->shutdown(false));
 }
 
 // Restarts with pinned state (the --keep-pins upgrade path) that switch xdp -> tc -> xdp: each start attaches
