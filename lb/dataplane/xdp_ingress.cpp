@@ -271,6 +271,22 @@ void emit_redirect(Emitter& e) {
   if (e.tc()) ebpf::dsl::tc_load_data(a, kCtx, {r2, r3, r4, r5});
   else a.ldx(W, r2, kCtx, ebpf::dsl::xdp_md::data).ldx(W, r3, kCtx, ebpf::dsl::xdp_md::data_end);
   a.mov(r1, r2).add(r1, 14).jgt(r1, r3, label::kPassUntouched);
+  {
+    // A router's duty (ip_forward/ip6_forward do it in pass mode): TTL / hop limit minus one; a packet with
+    // 1 or 0 left goes to the kernel, which answers ICMP time exceeded. The IP header is re-derived from r2
+    // (the TC DNAT helpers invalidated kL3).
+    const std::string ttl6 = e.unique("ttl6"), ttl_done = e.unique("ttl_done"), no_carry = e.unique("ttl_no_carry");
+    a.ldx(H, r4, r10, flow(EBPF_FIELD(ParsedFlow, l3_offset))).and_(r4, 0xff).mov(r5, r2).add(r5, r4);  // bounded for the verifier
+    a.ldx(B, r1, r10, flow(kKeyFamily)).jeq(r1, kFamilyV6, ttl6);
+    a.mov(r1, r5).add(r1, 20).jgt(r1, r3, label::kPassUntouched);
+    a.ldx(B, r1, r5, 8).jle(r1, 1, label::kPassUntouched).sub(r1, 1).stx(B, r5, 8, r1);
+    // ip_decrease_ttl: check += htons(0x0100) with end-around carry (little-endian load: htons(0x0100) == 1).
+    a.ldx(H, r1, r5, 10).add(r1, 1).jlt(r1, 0xffff, no_carry).add(r1, 1);
+    a.label(no_carry).stx(H, r5, 10, r1).ja(ttl_done);
+    a.label(ttl6).mov(r1, r5).add(r1, 40).jgt(r1, r3, label::kPassUntouched);
+    a.ldx(B, r1, r5, 7).jle(r1, 1, label::kPassUntouched).sub(r1, 1).stx(B, r5, 7, r1);
+    a.label(ttl_done);
+  }
   a.ldx(H, r1, r10, slot::kFib + fib::dmac).stx(H, r2, 0, r1).ldx(W, r1, r10, slot::kFib + fib::dmac + 2).stx(W, r2, 2, r1);
   a.ldx(W, r1, r10, slot::kFib + fib::smac).stx(W, r2, 6, r1).ldx(H, r1, r10, slot::kFib + fib::smac + 4).stx(H, r2, 10, r1);
   // bpf_redirect returns XDP_REDIRECT or TC_ACT_REDIRECT, whichever the program type needs.

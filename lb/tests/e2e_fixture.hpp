@@ -70,9 +70,10 @@ struct UdpReply {
 };
 
 // One UDP request from an *unconnected* socket in the namespace (a connected one would silently drop a
-// reply from any other source), returning the reply and the address it really came from.
+// reply from any other source), returning the reply and the address it really came from. ttl > 0 sends the
+// request with that IPv4 TTL / IPv6 hop limit.
 inline ebpf::Result<UdpReply> udp_exchange(const std::string& netns_path, const std::string& address, std::uint16_t port,
-                                           const std::string& payload, Millis timeout = 1000ms) {
+                                           const std::string& payload, Millis timeout = 1000ms, int ttl = 0) {
   const bool v6 = address.find(':') != std::string::npos;
   sockaddr_storage to{};
   socklen_t to_length = 0;
@@ -90,6 +91,8 @@ inline ebpf::Result<UdpReply> udp_exchange(const std::string& netns_path, const 
     to_length = sizeof(sockaddr_in);
   }
   auto fd = EBPF_TRY(socket_in(netns_path, SOCK_DGRAM, v6 ? AF_INET6 : AF_INET));
+  if (ttl > 0 && setsockopt(fd.get(), v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, &ttl, sizeof ttl) != 0)
+    return ebpf::Error::from_errno(errno, "setsockopt(TTL)", address);
   if (sendto(fd.get(), payload.data(), payload.size(), 0, reinterpret_cast<const sockaddr*>(&to), to_length) < 0)
     return ebpf::Error::from_errno(errno, "sendto", address);
   pollfd p{.fd = fd.get(), .events = POLLIN, .revents = 0};
