@@ -20,6 +20,7 @@
 #include "lb/control/tables.hpp"
 #include "lb/dataplane/dataplane.hpp"
 #include "lb/tests/dataplane_fixture.hpp"
+#include "lb/tests/udp_sockets.hpp"
 #include "support/kernel.hpp"
 #include "support/netns.hpp"
 
@@ -28,6 +29,10 @@ namespace {
 
 using ebpf::TcDirection;
 using ebpf::test::NetnsScope;
+using lb::test::Socket;
+using lb::test::bind_udp;
+using lb::test::ipv4;
+using lb::test::address_of;
 using ebpf::test::VethTopology;
 
 // The backend is the load balancer namespace's own address (10.11.0.1, the left veth end), so a socket
@@ -49,35 +54,6 @@ services:
   EXPECT_TRUE(config.has_value()) << config.error().to_string();
   if (!pin_dir.empty()) config->pin_dir = pin_dir;
   return *config;
-}
-
-struct Socket {
-  int fd = -1;
-  ~Socket() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-sockaddr_in ipv4(const char* address, std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  ::inet_pton(AF_INET, address, &sa.sin_addr);
-  return sa;
-}
-
-bool bind_udp(Socket& s, const char* address, std::uint16_t port) {
-  s.fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  timeval tv{2, 0};
-  ::setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  auto sa = ipv4(address, port);
-  return s.fd >= 0 && ::bind(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-}
-
-std::string address_of(const sockaddr_in& sa) {
-  char text[INET_ADDRSTRLEN] = {};
-  ::inet_ntop(AF_INET, &sa.sin_addr, text, sizeof text);
-  return text;
 }
 
 // Programs on a TC hook, tcx and classic filters together (run order: tcx first).

@@ -16,6 +16,7 @@
 #include "ebpf/attach/tc.hpp"
 #include "ebpf/attach/xdp.hpp"
 #include "ebpf/map.hpp"
+#include "lb/tests/udp_sockets.hpp"
 #include "support/kernel.hpp"
 #include "support/netns.hpp"
 
@@ -23,6 +24,9 @@ namespace lb {
 namespace {
 
 using ebpf::test::NetnsScope;
+using lb::test::Socket;
+using lb::test::bind_udp;
+using lb::test::ipv4;
 using ebpf::test::VethTopology;
 using namespace ebpf::isa;
 
@@ -38,30 +42,6 @@ services:
     backends: [ { address: 10.11.0.1, port: 5000 } ]
 )",
                        "dp.yaml");
-}
-
-struct Socket {
-  int fd = -1;
-  ~Socket() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-sockaddr_in ipv4(const char* address, std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  ::inet_pton(AF_INET, address, &sa.sin_addr);
-  return sa;
-}
-
-// A UDP socket bound to address:port in the calling thread's namespace, with a receive timeout.
-bool bind_udp(Socket& s, const char* address, std::uint16_t port) {
-  s.fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  timeval tv{2, 0};
-  ::setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  auto sa = ipv4(address, port);
-  return s.fd >= 0 && ::bind(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
 }
 
 TEST(DataPlane, AttachesBothProgramsWithLinksAndDetachesOnShutdown) {

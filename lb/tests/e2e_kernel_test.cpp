@@ -19,38 +19,15 @@
 #include "lb/demo/client.hpp"
 #include "lb/demo/topology.hpp"
 #include "lb/demo/traffic.hpp"
+#include "lb/tests/e2e_fixture.hpp"
 #include "support/kernel.hpp"
 
 namespace {
 
 using namespace lb::demo;
+using namespace lb::e2e;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-constexpr std::uint16_t kHttpPort = 80;
-constexpr std::uint16_t kUdpPort = 5353;
-
-// The ebpf-lb executable: $EBPF_LB_BINARY, else next to this test executable (both are built in lb/).
-std::string balancer_binary() {
-  if (const char* env = std::getenv("EBPF_LB_BINARY")) return env;
-  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ebpf-lb").string();
-}
-
-class TempDirectory {
- public:
-  TempDirectory() {
-    char pattern[] = "/tmp/lb-e2e-XXXXXX";
-    if (mkdtemp(pattern) != nullptr) path_ = pattern;
-  }
-  ~TempDirectory() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 class EndToEnd : public ::testing::Test {
  protected:
@@ -127,17 +104,6 @@ class EndToEnd : public ::testing::Test {
   std::vector<std::unique_ptr<UdpEcho>> udp_;
   std::unique_ptr<Balancer> balancer_;
 };
-
-int hits(const SpreadResult& r, const std::string& backend) {
-  const auto it = r.by_backend.find(backend);
-  return it == r.by_backend.end() ? 0 : it->second;
-}
-
-std::string describe(const SpreadResult& r) {
-  std::string out;
-  for (const auto& [name, n] : r.by_backend) out += name + "=" + std::to_string(n) + " ";
-  return out + "failed=" + std::to_string(r.failed) + (r.first_error.empty() ? "" : " (" + r.first_error + ")");
-}
 
 // Without a balancer the topology routes (client -> backend addresses) but nothing answers on the VIP:
 // the VIP answers below only because of ebpf-lb.

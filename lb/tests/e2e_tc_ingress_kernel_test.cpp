@@ -24,21 +24,16 @@
 #include "lb/demo/client.hpp"
 #include "lb/demo/topology.hpp"
 #include "lb/demo/traffic.hpp"
+#include "lb/tests/e2e_fixture.hpp"
 #include "support/kernel.hpp"
 #include "support/netns.hpp"
 
 namespace {
 
 using namespace lb::demo;
+using namespace lb::e2e;
 using namespace std::chrono_literals;
 using ebpf::TcDirection;
-
-constexpr std::uint16_t kHttpPort = 80;
-
-std::string balancer_binary() {
-  if (const char* env = std::getenv("EBPF_LB_BINARY")) return env;
-  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ebpf-lb").string();
-}
 
 // What is attached to the LB's client-facing interface, read from inside its namespace.
 struct Hooks {
@@ -59,22 +54,6 @@ std::vector<std::string> tc_names(std::uint32_t ifindex, TcDirection direction) 
   }
   return names;
 }
-
-class TempDirectory {
- public:
-  TempDirectory() {
-    char pattern[] = "/tmp/lb-e2e-tcin-XXXXXX";
-    if (mkdtemp(pattern) != nullptr) path_ = pattern;
-  }
-  ~TempDirectory() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 class EndToEndTcIngress : public ::testing::Test {
  protected:
@@ -148,17 +127,6 @@ class EndToEndTcIngress : public ::testing::Test {
   std::vector<std::unique_ptr<Nginx>> nginx_;
   std::unique_ptr<Balancer> balancer_;
 };
-
-int hits(const SpreadResult& r, const std::string& backend) {
-  const auto it = r.by_backend.find(backend);
-  return it == r.by_backend.end() ? 0 : it->second;
-}
-
-std::string describe(const SpreadResult& r) {
-  std::string out;
-  for (const auto& [name, n] : r.by_backend) out += name + "=" + std::to_string(n) + " ";
-  return out + "failed=" + std::to_string(r.failed) + (r.first_error.empty() ? "" : " (" + r.first_error + ")");
-}
 
 TEST_F(EndToEndTcIngress, ConnectionsThroughTheVipSpreadAndNothingIsLeftAfterStop) {
   ASSERT_OK(start_balancer({"--ingress-hook", "tc"}));
