@@ -171,9 +171,19 @@ inline std::string web_service(bool v6) { return v6 ? "web6" : "web"; }
 inline std::string echo_service(bool v6) { return v6 ? "echo6" : "echo"; }
 inline const char* vip(bool v6) { return v6 ? Topology::kVip6 : Topology::kVip; }
 
+// What the backends run besides nginx (HTTP on every backend address).
+struct BackendServers {
+  bool udp_echo = true;    // a UdpEcho on kUdpPort
+  bool ipv6_echo = true;   // ... and one on [::]:kUdpPort
+  bool report_ttl = true;  // echo replies carry "ttl=N:" (the TTL / hop limit the request arrived with)
+};
+
+// A topology with kBackends backends running nginx (and UDP echo servers), a work directory, and the
+// balancer a test starts; everything stopped and removed in TearDown, in dependency order.
 class EndToEndFixture : public ::testing::Test {
  protected:
-  explicit EndToEndFixture(TopologyOptions options) : options_(std::move(options)) {}
+  explicit EndToEndFixture(TopologyOptions options, BackendServers servers = {})
+      : options_(std::move(options)), servers_(servers) {}
 
   void SetUp() override {
     EBPF_REQUIRE_KERNEL();
@@ -193,8 +203,9 @@ class EndToEndFixture : public ::testing::Test {
                                                      .workers = 1}));
       nginx_.push_back(std::move(nginx));
       for (bool v6 : {false, true}) {
+        if (!servers_.udp_echo || (v6 && !servers_.ipv6_echo)) continue;
         ASSERT_OK_AND_ASSIGN(auto echo, UdpEcho::start(topology_->backend_netns(i), topology_->backend_name(i), kUdpPort,
-                                                       {.ipv6 = v6, .report_ttl = true}));
+                                                       {.ipv6 = v6, .report_ttl = servers_.report_ttl}));
         udp_.push_back(std::move(echo));
       }
     }
@@ -264,6 +275,7 @@ class EndToEndFixture : public ::testing::Test {
   }
 
   TopologyOptions options_;
+  BackendServers servers_;
   TempDirectory work_;
   std::unique_ptr<Topology> topology_;
   std::vector<std::unique_ptr<Nginx>> nginx_;

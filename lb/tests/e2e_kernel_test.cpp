@@ -29,37 +29,10 @@ using namespace lb::e2e;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-class EndToEnd : public ::testing::Test {
+// The IPv4 topology with plain UDP echo replies ("name:payload").
+class EndToEnd : public EndToEndFixture {
  protected:
-  void SetUp() override {
-    EBPF_REQUIRE_KERNEL();
-    ASSERT_FALSE(work_.path().empty());
-    ASSERT_TRUE(std::filesystem::exists(balancer_binary()))
-        << "ebpf-lb executable not found at " << balancer_binary() << " (build the ebpf-lb target or set EBPF_LB_BINARY)";
-    ASSERT_OK_AND_ASSIGN(topology_, Topology::create({.backends = 3, .offload = false, .prefix = "etlb"}));
-    for (int i = 0; i < topology_->backend_count(); ++i) {
-      const std::string dir = work_.path() + "/" + topology_->backend_name(i);
-      std::filesystem::create_directories(dir);
-      ASSERT_OK_AND_ASSIGN(auto nginx, Nginx::start({.netns = topology_->backend_netns(i),
-                                                     .name = topology_->backend_name(i),
-                                                     .address = Topology::backend_address(i),
-                                                     .port = kHttpPort,
-                                                     .work_dir = dir,
-                                                     .workers = 1}));
-      nginx_.push_back(std::move(nginx));
-      ASSERT_OK_AND_ASSIGN(auto echo, UdpEcho::start(topology_->backend_netns(i), topology_->backend_name(i), kUdpPort));
-      udp_.push_back(std::move(echo));
-    }
-  }
-
-  void TearDown() override {
-    balancer_.reset();  // stops ebpf-lb and removes its pins before the namespaces go
-    udp_.clear();
-    nginx_.clear();
-    topology_.reset();
-  }
-
-  std::string client() const { return Topology::path(topology_->client_netns()); }
+  EndToEnd() : EndToEndFixture({.offload = false, .prefix = "etlb"}, {.udp_echo = true, .ipv6_echo = false, .report_ttl = false}) {}
 
   // Backends 1..3 with `weights`; `health` is the HTTP service's health check type.
   BalancerSettings settings(const std::vector<std::uint32_t>& weights, const std::string& health = "none") const {
@@ -78,15 +51,6 @@ class EndToEnd : public ::testing::Test {
     return s;
   }
 
-  ebpf::Result<void> start_balancer(const BalancerSettings& s, std::vector<std::string> extra_args = {}) {
-    auto balancer = Balancer::start(s, {.binary = balancer_binary(), .netns = topology_->lb_netns(),
-                                        .work_dir = work_.path(), .extra_args = std::move(extra_args),
-                                        .ready_timeout = 20s});
-    if (!balancer) return std::unexpected(balancer.error());
-    balancer_ = std::move(*balancer);
-    return ebpf::ok();
-  }
-
   // The admin API id of the backend named `name` in service "web".
   std::string backend_id(const std::string& name) {
     auto backends = balancer_->admin("GET", "/backends");
@@ -98,11 +62,6 @@ class EndToEnd : public ::testing::Test {
     return body.substr(id + 5, body.find(',', id) - id - 5);
   }
 
-  TempDirectory work_;
-  std::unique_ptr<Topology> topology_;
-  std::vector<std::unique_ptr<Nginx>> nginx_;
-  std::vector<std::unique_ptr<UdpEcho>> udp_;
-  std::unique_ptr<Balancer> balancer_;
 };
 
 // Without a balancer the topology routes (client -> backend addresses) but nothing answers on the VIP:

@@ -55,33 +55,12 @@ std::vector<std::string> tc_names(std::uint32_t ifindex, TcDirection direction) 
   return names;
 }
 
-class EndToEndTcIngress : public ::testing::Test {
+// HTTP backends only; a prefix of its own, as the other end-to-end tests may run at the same time.
+class EndToEndTcIngress : public EndToEndFixture {
  protected:
-  void SetUp() override {
-    EBPF_REQUIRE_KERNEL();
-    ASSERT_FALSE(work_.path().empty());
-    ASSERT_TRUE(std::filesystem::exists(balancer_binary())) << "ebpf-lb executable not found at " << balancer_binary();
-    // A prefix of its own: the other end-to-end tests may run at the same time.
-    ASSERT_OK_AND_ASSIGN(topology_, Topology::create({.backends = 3, .offload = false, .prefix = "ettc"}));
-    for (int i = 0; i < topology_->backend_count(); ++i) {
-      const std::string dir = work_.path() + "/" + topology_->backend_name(i);
-      std::filesystem::create_directories(dir);
-      ASSERT_OK_AND_ASSIGN(auto nginx, Nginx::start({.netns = topology_->backend_netns(i), .name = topology_->backend_name(i),
-                                                     .address = Topology::backend_address(i), .port = kHttpPort,
-                                                     .work_dir = dir, .workers = 1}));
-      nginx_.push_back(std::move(nginx));
-    }
-  }
+  EndToEndTcIngress() : EndToEndFixture({.offload = false, .prefix = "ettc"}, {.udp_echo = false}) {}
 
-  void TearDown() override {
-    balancer_.reset();  // stops ebpf-lb and removes its pins before the namespaces go
-    nginx_.clear();
-    topology_.reset();
-  }
-
-  std::string client() const { return Topology::path(topology_->client_netns()); }
-
-  BalancerSettings settings() const {
+  BalancerSettings web_settings() const {
     BalancerSettings s;
     s.pin_dir = "/sys/fs/bpf/" + topology_->lb_netns();
     DemoService web{.name = "web", .vip = Topology::kVip, .port = kHttpPort, .protocol = "tcp", .scheduler = "maglev",
@@ -92,12 +71,7 @@ class EndToEndTcIngress : public ::testing::Test {
   }
 
   ebpf::Result<void> start_balancer(std::vector<std::string> extra_args) {
-    auto balancer = Balancer::start(settings(), {.binary = balancer_binary(), .netns = topology_->lb_netns(),
-                                                 .work_dir = work_.path(), .extra_args = std::move(extra_args),
-                                                 .ready_timeout = 20s});
-    if (!balancer) return std::unexpected(balancer.error());
-    balancer_ = std::move(*balancer);
-    return ebpf::ok();
+    return EndToEndFixture::start_balancer(web_settings(), std::move(extra_args));
   }
 
   Hooks hooks() const {
@@ -105,7 +79,7 @@ class EndToEndTcIngress : public ::testing::Test {
     auto scope = ebpf::test::NetnsScope::enter_path(Topology::path(topology_->lb_netns()));
     EXPECT_TRUE(scope.has_value());
     if (!scope) return h;
-    auto ifindex = ebpf::netlink::interface_index(settings().ingress);
+    auto ifindex = ebpf::netlink::interface_index(web_settings().ingress);
     EXPECT_TRUE(ifindex.has_value());
     if (!ifindex) return h;
     if (auto xdp = ebpf::query_xdp(*ifindex)) h.xdp = xdp->prog_id;
@@ -119,13 +93,9 @@ class EndToEndTcIngress : public ::testing::Test {
     EXPECT_EQ(h.xdp, 0u);
     EXPECT_TRUE(h.tc_ingress.empty()) << h.tc_ingress.size() << " program(s) left on TC ingress";
     EXPECT_TRUE(h.tc_egress.empty()) << h.tc_egress.size() << " program(s) left on TC egress";
-    EXPECT_FALSE(std::filesystem::exists(settings().pin_dir)) << "pins left in " << settings().pin_dir;
+    EXPECT_FALSE(std::filesystem::exists(web_settings().pin_dir)) << "pins left in " << web_settings().pin_dir;
   }
 
-  TempDirectory work_;
-  std::unique_ptr<Topology> topology_;
-  std::vector<std::unique_ptr<Nginx>> nginx_;
-  std::unique_ptr<Balancer> balancer_;
 };
 
 TEST_F(EndToEndTcIngress, ConnectionsThroughTheVipSpreadAndNothingIsLeftAfterStop) {
