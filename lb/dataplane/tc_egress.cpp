@@ -84,25 +84,23 @@ void count_global(Assembler& a, std::int16_t field_offset, std::string_view done
 // the connection list) and the coarse clock, which ingress also uses for last_seen and idle timeouts of
 // seconds; under this hypervisor the precise clock read and the locked adds were the costliest part of a reply.
 void account_reply(Assembler& a) {
-  ebpf::dsl::load_field(a, r1, r9, kCtPackets);
-  a.add(r1, 1);
-  ebpf::dsl::store_field(a, r9, kCtPackets, r1);
-  a.ldx(W, r2, r6, skb::len);
-  ebpf::dsl::load_field(a, r1, r9, kCtBytes);
-  a.add(r1, r2);
-  ebpf::dsl::store_field(a, r9, kCtBytes, r1);
+  // packets += 1 and bytes += skb->len at `counters`; clobbers r1, r2.
+  const auto count = [&a](Reg counters, Field packets, Field bytes) {
+    ebpf::dsl::load_field(a, r1, counters, packets);
+    a.add(r1, 1);
+    ebpf::dsl::store_field(a, counters, packets, r1);
+    a.ldx(W, r2, r6, skb::len);
+    ebpf::dsl::load_field(a, r1, counters, bytes);
+    a.add(r1, r2);
+    ebpf::dsl::store_field(a, counters, bytes, r1);
+  };
+  count(r9, kCtPackets, kCtBytes);
   a.call("ktime_get_coarse_ns");
   ebpf::dsl::store_field(a, r9, kCtLastSeen, r0);
   ebpf::dsl::load_field(a, r1, r9, kCtBackend);
   lookup_index(a, "lb_be_stats", r1);
   a.jeq(r0, 0, "tc_accounted");
-  ebpf::dsl::load_field(a, r1, r0, kReplyPackets);
-  a.add(r1, 1);
-  ebpf::dsl::store_field(a, r0, kReplyPackets, r1);
-  a.ldx(W, r2, r6, skb::len);
-  ebpf::dsl::load_field(a, r1, r0, kReplyBytes);
-  a.add(r1, r2);
-  ebpf::dsl::store_field(a, r0, kReplyBytes, r1);
+  count(r0, kReplyPackets, kReplyBytes);
   a.label("tc_accounted");
 }
 
