@@ -1,6 +1,7 @@
 // Flow event reader (see events.hpp).
 #include "lb/dataplane/events.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace lb {
@@ -17,20 +18,30 @@ ebpf::Result<std::unique_ptr<FlowEventReader>> FlowEventReader::open(int ring_fd
 ebpf::Result<std::unique_ptr<FlowEventReader>> FlowEventReader::start(int ring_fd, Handler handler) {
   auto events = EBPF_TRY(open(ring_fd, std::move(handler)));
   auto* raw = events.get();
-  events->thread_ = std::thread([raw] { (void)raw->reader_.run(); });
+  events->thread_ = std::thread([raw] {
+    while (!raw->stopping_.load(std::memory_order_relaxed)) (void)raw->poll(kDrainInterval);
+  });
   return events;
 }
 
 FlowEventReader::~FlowEventReader() { stop(); }
 
 void FlowEventReader::stop() {
+  stopping_.store(true, std::memory_order_relaxed);
   reader_.stop();
   if (thread_.joinable()) thread_.join();
 }
 
 ebpf::Result<std::size_t> FlowEventReader::poll(std::chrono::milliseconds timeout) {
   const auto before = delivered_.load();
-  EBPF_TRY(reader_.poll(timeout));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Records submitted without a wakeup raise no epoll event: wait in short steps and drain after each.
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    EBPF_TRY(reader_.poll(std::clamp(left, std::chrono::milliseconds(0), kDrainInterval)));
+    reader_.consume();
+    if (delivered_.load() != before || left <= std::chrono::milliseconds(0) || stopping_.load()) break;
+  }
   return static_cast<std::size_t>(delivered_.load() - before);
 }
 

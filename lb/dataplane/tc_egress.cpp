@@ -2,6 +2,7 @@
 #include "lb/dataplane/tc_egress.hpp"
 
 #include "ebpf/dsl/context.hpp"
+#include "ebpf/dsl/events.hpp"
 #include "ebpf/dsl/layout.hpp"
 #include "ebpf/dsl/rewrite.hpp"
 #include "lb/common/abi.hpp"
@@ -154,7 +155,7 @@ void emit_close_event(Assembler& a) {
   a.stx(DW, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, packets)), r7);
   a.stx(DW, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, bytes)), r8);
   a.ld_map(r1, "lb_events").mov(r2, r10).add(r2, kEvent).mov(r3, static_cast<std::int32_t>(sizeof(FlowEvent)))
-      .mov(r4, 0).call("ringbuf_output");
+      .mov(r4, ebpf::dsl::ringbuf_flag::no_wakeup).call("ringbuf_output");  // drained on a timer, as at ingress
   a.jeq(r0, 0, "tc_event_done");
   count_global(a, offsetof(GlobalCounters, events_lost), "tc_event_done");
   a.label("tc_event_done");

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "ebpf/dsl/context.hpp"
+#include "ebpf/dsl/events.hpp"
 #include "ebpf/dsl/packet.hpp"
 #include "ebpf/helpers.hpp"
 #include "lb/common/flow_hash.hpp"
@@ -108,7 +109,9 @@ void Emitter::emit_event(FlowEventType type, CloseReason reason, bool with_count
   } else {
     a.st(DW, r0, EBPF_FIELD(FlowEvent, packets).offset, 0).st(DW, r0, EBPF_FIELD(FlowEvent, bytes).offset, 0);
   }
-  a.mov(r1, r0).mov(r2, 0).call(helper::ringbuf_submit);
+  // No wakeup: the reader drains the ring on a short timer (lb/dataplane/events.hpp), so a connection storm
+  // costs no reader wakeup per flow.
+  a.mov(r1, r0).mov(r2, ebpf::dsl::ringbuf_flag::no_wakeup).call(helper::ringbuf_submit);
   a.label(done);
 }
 
