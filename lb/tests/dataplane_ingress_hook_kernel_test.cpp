@@ -33,6 +33,7 @@ using lb::test::Socket;
 using lb::test::bind_udp;
 using lb::test::ipv4;
 using lb::test::address_of;
+using lb::test::exchange;
 using ebpf::test::VethTopology;
 
 // The backend is the load balancer namespace's own address (10.11.0.1, the left veth end), so a socket
@@ -106,33 +107,17 @@ TEST_P(TcIngressHook, DnatsARealDatagramOnTheSkbPathAndDetachesEverything) {
   EXPECT_EQ(tc_programs(ifindex, TcDirection::egress), std::vector<std::uint32_t>{plane->tc().prog_id});
   EXPECT_EQ(xdp_program(ifindex), 0u) << "the tc hook leaves XDP alone";
 
-  // client -> VIP, DNATed at TC ingress to the backend socket.
+  // client -> VIP, DNATed at TC ingress to the backend socket; the reply SNATed back to the VIP at TC egress.
   const char request[] = "request for the vip";
-  auto vip = ipv4("10.0.0.100", 80);
-  ASSERT_EQ(::sendto(client.fd, request, sizeof request, 0, reinterpret_cast<sockaddr*>(&vip), sizeof vip),
-            static_cast<ssize_t>(sizeof request));
-  char buffer[64] = {};
-  sockaddr_in from{};
-  socklen_t len = sizeof from;
-  ASSERT_EQ(::recvfrom(backend.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &len),
-            static_cast<ssize_t>(sizeof request))
-      << "the datagram did not reach the backend (a wrong checksum is dropped silently): " << std::strerror(errno);
-  EXPECT_STREQ(buffer, request);
-  EXPECT_EQ(address_of(from), "10.11.0.2");
-  EXPECT_EQ(ntohs(from.sin_port), 6000);
-
-  // backend -> client, SNATed back to the VIP at TC egress.
   const char reply[] = "reply";
-  ASSERT_EQ(::sendto(backend.fd, reply, sizeof reply, 0, reinterpret_cast<sockaddr*>(&from), len),
-            static_cast<ssize_t>(sizeof reply));
-  std::memset(buffer, 0, sizeof buffer);
-  len = sizeof from;
-  ASSERT_EQ(::recvfrom(client.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &len),
-            static_cast<ssize_t>(sizeof reply))
-      << std::strerror(errno);
-  EXPECT_STREQ(buffer, reply);
-  EXPECT_EQ(address_of(from), "10.0.0.100");
-  EXPECT_EQ(ntohs(from.sin_port), 80);
+  const auto seen = exchange(client, backend, ipv4("10.0.0.100", 80), {request, sizeof request}, {reply, sizeof reply});
+  ASSERT_EQ(seen.error, "") << "a datagram with a wrong checksum is dropped silently";
+  ASSERT_EQ(seen.request, std::string(request, sizeof request));
+  EXPECT_EQ(address_of(seen.request_from), "10.11.0.2");
+  EXPECT_EQ(ntohs(seen.request_from.sin_port), 6000);
+  ASSERT_EQ(seen.reply, std::string(reply, sizeof reply));
+  EXPECT_EQ(address_of(seen.reply_from), "10.0.0.100");
+  EXPECT_EQ(ntohs(seen.reply_from.sin_port), 80);
   ASSERT_OK_AND_ASSIGN(auto svc, maps.service_counters(tables.service_ids.at("echo")));
   EXPECT_EQ(svc.new_flows, 1u);
 
@@ -202,25 +187,14 @@ TEST(TcIngressRedirect, RequestsBypassKernelForwardingAndRepliesComeFromTheVip) 
   const auto forwarded_before = forwarded_datagrams(topo.left);
 
   const char request[] = "redirected request";
-  auto vip = ipv4("10.0.0.100", 80);
-  ASSERT_EQ(::sendto(client.fd, request, sizeof request, 0, reinterpret_cast<sockaddr*>(&vip), sizeof vip),
-            static_cast<ssize_t>(sizeof request));
-  char buffer[64] = {};
-  sockaddr_in from{};
-  socklen_t len = sizeof from;
-  ASSERT_EQ(::recvfrom(backend.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &len),
-            static_cast<ssize_t>(sizeof request))
-      << std::strerror(errno);
-  EXPECT_EQ(address_of(from), "10.11.0.2");
   const char reply[] = "reply";
-  ASSERT_EQ(::sendto(backend.fd, reply, sizeof reply, 0, reinterpret_cast<sockaddr*>(&from), len),
-            static_cast<ssize_t>(sizeof reply));
-  len = sizeof from;
-  ASSERT_EQ(::recvfrom(client.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &len),
-            static_cast<ssize_t>(sizeof reply))
-      << std::strerror(errno);
-  EXPECT_EQ(address_of(from), "10.0.0.100");
-  EXPECT_EQ(ntohs(from.sin_port), 80);
+  const auto seen = exchange(client, backend, ipv4("10.0.0.100", 80), {request, sizeof request}, {reply, sizeof reply});
+  ASSERT_EQ(seen.error, "");
+  ASSERT_EQ(seen.request, std::string(request, sizeof request));
+  EXPECT_EQ(address_of(seen.request_from), "10.11.0.2");
+  ASSERT_EQ(seen.reply, std::string(reply, sizeof reply));
+  EXPECT_EQ(address_of(seen.reply_from), "10.0.0.100");
+  EXPECT_EQ(ntohs(seen.reply_from.sin_port), 80);
   EXPECT_EQ(forwarded_datagrams(topo.left) - forwarded_before, 1u) << "the request went through ip_forward";
   ASSERT_OK(plane->shutdown(false));
 }

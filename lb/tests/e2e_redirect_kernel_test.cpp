@@ -16,6 +16,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lb/tests/e2e_fixture.hpp"
@@ -81,6 +82,19 @@ class Redirect : public EndToEndFixture {
       EXPECT_EQ(metric_sum(metrics, "ebpf_lb_backend_reply_packets_total", echo), hits(udp, name)) << family << name;
     }
   }
+
+  // One body for both XDP modes (extra_args picks the mode; `mode` names the TTL / hop limit properties in
+  // the test's XML report), so native and generic cannot drift apart in what they check.
+  void exercise_both_families(const std::string& mode, std::vector<std::string> extra_args = {}) {
+    ASSERT_OK(start_balancer(settings("redirect"), std::move(extra_args)));
+    for (bool v6 : {false, true}) {
+      SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+      Observed observed;
+      exercise(v6, observed);
+      if (HasFatalFailure()) return;
+      RecordProperty("redirect_" + mode + (v6 ? "_hop_limit" : "_ttl"), observed.ttl);
+    }
+  }
 };
 
 class RedirectWithGro : public Redirect {
@@ -94,27 +108,11 @@ class RedirectWithoutGro : public Redirect {
 };
 
 // Native XDP (ebpf-lb's default `--xdp-mode auto` picks driver mode on veth), backends with GRO on.
-TEST_F(RedirectWithGro, NativeXdpRedirectsTcpAndUdpOfBothFamiliesToEveryBackend) {
-  ASSERT_OK(start_balancer(settings("redirect")));
-  for (bool v6 : {false, true}) {
-    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
-    Observed observed;
-    exercise(v6, observed);
-    if (HasFatalFailure()) return;
-    RecordProperty(v6 ? "redirect_native_hop_limit" : "redirect_native_ttl", observed.ttl);
-  }
-}
+TEST_F(RedirectWithGro, NativeXdpRedirectsTcpAndUdpOfBothFamiliesToEveryBackend) { exercise_both_families("native"); }
 
 // Generic (skb) XDP: the redirect works without GRO (NAPI) on the backends' veths.
 TEST_F(RedirectWithoutGro, GenericXdpRedirectsTcpAndUdpOfBothFamiliesToEveryBackend) {
-  ASSERT_OK(start_balancer(settings("redirect"), {"--xdp-mode", "generic"}));
-  for (bool v6 : {false, true}) {
-    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
-    Observed observed;
-    exercise(v6, observed);
-    if (HasFatalFailure()) return;
-    RecordProperty(v6 ? "redirect_generic_hop_limit" : "redirect_generic_ttl", observed.ttl);
-  }
+  exercise_both_families("generic", {"--xdp-mode", "generic"});
 }
 
 // The TTL / hop limit a backend receives. The client sends 64 (its namespace's default TTL and hop limit).

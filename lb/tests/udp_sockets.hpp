@@ -8,8 +8,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <string_view>
 
 namespace lb::test {
 
@@ -44,6 +47,44 @@ inline std::string address_of(const sockaddr_in& sa) {
   char text[INET_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET, &sa.sin_addr, text, sizeof text);
   return text;
+}
+
+// What a request/reply round trip delivered. The test asserts on it, so the helper judges nothing beyond
+// whether each datagram arrived at all.
+struct Exchange {
+  std::string request;      // as the backend received it
+  sockaddr_in request_from{};
+  std::string reply;        // as the client received it
+  sockaddr_in reply_from{};
+  std::string error;        // the step that failed, with errno; empty when both datagrams arrived
+};
+
+// client sends request to `to`; the backend answers with reply to wherever the request appeared to come
+// from, so a DNAT on the way in is only seen through a matching SNAT on the way back. Stops at the first
+// step that fails (receives wait for the sockets' timeout, 2 s with bind_udp).
+inline Exchange exchange(const Socket& client, const Socket& backend, const sockaddr_in& to, std::string_view request,
+                         std::string_view reply) {
+  Exchange seen;
+  auto failed = [&](const char* step) {
+    seen.error = std::string(step) + ": " + std::strerror(errno);
+    return seen;
+  };
+  char buffer[2048];
+  if (::sendto(client.fd, request.data(), request.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) !=
+      static_cast<ssize_t>(request.size()))
+    return failed("sendto from the client");
+  socklen_t len = sizeof seen.request_from;
+  ssize_t n = ::recvfrom(backend.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&seen.request_from), &len);
+  if (n < 0) return failed("recvfrom on the backend");
+  seen.request.assign(buffer, static_cast<std::size_t>(n));
+  if (::sendto(backend.fd, reply.data(), reply.size(), 0, reinterpret_cast<const sockaddr*>(&seen.request_from), len) !=
+      static_cast<ssize_t>(reply.size()))
+    return failed("sendto from the backend");
+  len = sizeof seen.reply_from;
+  n = ::recvfrom(client.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&seen.reply_from), &len);
+  if (n < 0) return failed("recvfrom on the client");
+  seen.reply.assign(buffer, static_cast<std::size_t>(n));
+  return seen;
 }
 
 }  // namespace lb::test
