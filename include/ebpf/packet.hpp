@@ -117,6 +117,15 @@ struct IcmpEchoSpec {
   std::uint16_t seq = 0;
 };
 
+// Any ICMP or ICMPv6 message (the IP layer decides which): type, code and the four bytes after the
+// checksum (e.g. the next-hop MTU of "fragmentation needed", the MTU of "packet too big"). The payload
+// follows them — for an error message, the start of the packet it is about.
+struct IcmpSpec {
+  std::uint8_t type = 0;
+  std::uint8_t code = 0;
+  std::uint32_t rest = 0;
+};
+
 class Builder {
  public:
   Builder& ethernet(const EthernetSpec& spec);
@@ -125,6 +134,7 @@ class Builder {
   Builder& tcp(const TcpSpec& spec);
   Builder& udp(const UdpSpec& spec);
   Builder& icmp_echo(const IcmpEchoSpec& spec);
+  Builder& icmp(const IcmpSpec& spec);
   // Shorthands with the defaults of the specs.
   Builder& ethernet(const Mac& src, const Mac& dst);
   Builder& ipv4(const Ipv4Addr& src, const Ipv4Addr& dst);
@@ -148,6 +158,7 @@ class Builder {
   TcpSpec tcp_;
   UdpSpec udp_;
   IcmpEchoSpec icmp_;
+  std::optional<IcmpSpec> icmp_raw_;  // set by icmp(), cleared by icmp_echo()
   std::vector<std::uint8_t> payload_;
 };
 

@@ -25,6 +25,8 @@ inline constexpr std::uint8_t kFamilyV4 = 4;
 inline constexpr std::uint8_t kFamilyV6 = 6;
 inline constexpr std::uint8_t kProtoTcp = 6;   // IPPROTO_TCP
 inline constexpr std::uint8_t kProtoUdp = 17;  // IPPROTO_UDP
+inline constexpr std::uint8_t kProtoIcmp = 1;     // IPPROTO_ICMP (ICMP errors are translated, never balanced)
+inline constexpr std::uint8_t kProtoIcmpv6 = 58;  // IPPROTO_ICMPV6
 
 // An IPv4 (v4-mapped) or IPv6 address as it appears in every key and value.
 struct Addr {
@@ -247,8 +249,9 @@ struct GlobalCounters {
   std::uint64_t not_service = 0;     // 32: packets passed through untouched (not TCP/UDP to a service)
   std::uint64_t events_lost = 0;     // 40: ring buffer reservations that failed
   std::uint64_t malformed = 0;       // 48: truncated or invalid headers, passed through untouched
+  std::uint64_t icmp_translated = 0; // 56: ICMP errors about a balanced flow given the flow's NAT
 };
-static_assert(sizeof(GlobalCounters) == 56 && offsetof(GlobalCounters, malformed) == 48);
+static_assert(sizeof(GlobalCounters) == 64 && offsetof(GlobalCounters, icmp_translated) == 56);
 
 // ---- lb_config: single-entry array of run-time settings ------------------------------------------------
 

@@ -113,6 +113,7 @@ void render_global(std::string& out, const MetricsSnapshot& s) {
       {"ebpf_lb_not_service_packets_total", "counter", "Packets passed through untouched.", s.global.not_service},
       {"ebpf_lb_events_lost_total", "counter", "Flow events lost to a full ring buffer.", s.global.events_lost},
       {"ebpf_lb_malformed_packets_total", "counter", "Packets with truncated or invalid headers, passed through untouched.", s.global.malformed},
+      {"ebpf_lb_icmp_errors_translated_total", "counter", "ICMP errors about a balanced flow given the flow's NAT.", s.global.icmp_translated},
   };
   for (const auto& [name, type, help, value] : families) Family(out, name, type, help).sample({}, value);
   // What user space received from the lb_events ring buffer (events_lost above is what never arrived).

@@ -63,17 +63,16 @@ std::string check_options(const FlowParseOptions& o) {
   return {};
 }
 
-// key.{src,dst} = ::ffff:<4 bytes at l3+from>
-void store_v4_mapped(Assembler& a, Reg l3, std::int16_t from, std::int16_t to) {
-  a.st(DW, fp, to, 0).st(W, fp, static_cast<std::int16_t>(to + 8), kV4MappedMarker);
-  a.ldx(W, r0, l3, from).stx(W, fp, static_cast<std::int16_t>(to + 12), r0);
-}
-
 void copy_16(Assembler& a, Reg l3, std::int16_t from, std::int16_t to) {
   a.ldx(DW, r0, l3, from).stx(DW, fp, to, r0);
   a.ldx(DW, r0, l3, static_cast<std::int16_t>(from + 8)).stx(DW, fp, static_cast<std::int16_t>(to + 8), r0);
 }
 }  // namespace
+
+Assembler& emit_store_v4_mapped(Assembler& a, Reg src, std::int16_t from, std::int16_t to) {
+  a.st(DW, fp, to, 0).st(W, fp, static_cast<std::int16_t>(to + 8), kV4MappedMarker);
+  return a.ldx(W, r0, src, from).stx(W, fp, static_cast<std::int16_t>(to + 12), r0);
+}
 
 Assembler& emit_pull_headers(Assembler& a, Reg skb) {
   namespace sk = ebpf::dsl::ctx::sk_buff;
@@ -92,7 +91,7 @@ Assembler& emit_flow_parse(Assembler& a, const FlowParseOptions& options) {
   const std::int16_t s = options.stack_offset;
   auto at = [s](Field f) { return static_cast<std::int16_t>(s + f.offset); };
   const ebpf::dsl::PacketRegs pkt{regs.data, regs.data_end, r4, r5};
-  const std::string v4 = label(a, "v4"), v6 = label(a, "v6"), l4 = label(a, "l4"), tcp = label(a, "tcp"),
+  const std::string v4 = label(a, "v4"), v6 = label(a, "v6"), l4 = label(a, "l4"), tcp = label(a, "tcp"), udp = label(a, "udp"),
                     ports = label(a, "ports");
 
   a.st(DW, fp, at(kTcpFlags), 0);  // tcp_flags, fragment and padding start at zero
@@ -110,8 +109,8 @@ Assembler& emit_flow_parse(Assembler& a, const FlowParseOptions& options) {
   a.ldx(H, r5, regs.l3, kIpv4FlagsFragment).be(r5, 16);
   a.mov(r0, r5).and_(r0, kIpv4FragmentOffsetMask).jne(r0, 0, out.not_flow);
   a.and_(r5, kIpv4MoreFragments).rsh(r5, 13).stx(B, fp, at(kFragment), r5);
-  store_v4_mapped(a, regs.l3, kIpv4Src, at(kSrc));
-  store_v4_mapped(a, regs.l3, kIpv4Dst, at(kDst));
+  emit_store_v4_mapped(a, regs.l3, kIpv4Src, at(kSrc));
+  emit_store_v4_mapped(a, regs.l3, kIpv4Dst, at(kDst));
   a.st(B, fp, at(kFamily), kFamilyV4).ja(l4);
 
   // IPv6: fixed header; an extension header is not walked (next header must be TCP or UDP below).
@@ -129,7 +128,11 @@ Assembler& emit_flow_parse(Assembler& a, const FlowParseOptions& options) {
   // r1 = protocol, r4 = L4 header.
   a.label(l4);
   a.mov(regs.l4, r4).mov(r5, r4).sub(r5, regs.data).stx(kL4Offset.size, fp, at(kL4Offset), r5);
-  a.jeq(r1, kProtoTcp, tcp).jne(r1, kProtoUdp, out.not_flow);
+  a.jeq(r1, kProtoTcp, tcp).jeq(r1, kProtoUdp, udp);
+  // ICMP is tested after TCP and UDP: the flows pay nothing for it.
+  if (!out.icmp.empty()) a.jeq(r1, kProtoIcmp, out.icmp).jeq(r1, kProtoIcmpv6, out.icmp);
+  a.ja(out.not_flow);
+  a.label(udp);
   ebpf::dsl::check_bounds(a, pkt, kUdpHeader, out.malformed);
   a.ja(ports);
   a.label(tcp);

@@ -19,6 +19,7 @@
 //   labels.malformed    a header is cut short, or IPv4 IHL < 5
 //   labels.not_flow     not IPv4/IPv6, or not TCP/UDP (ICMP, IPv6 extension headers, ...), or an IPv4
 //                       fragment other than the first (no L4 header to read)
+//   labels.icmp         ICMP / ICMPv6, when the caller asks for it (see FlowParseLabels)
 //   fall through        a TCP/UDP flow; ParsedFlow::fragment is 1 for a first IPv4 fragment (MF set,
 //                       offset 0): ports are valid but the payload is incomplete — the caller's policy.
 #pragma once
@@ -55,6 +56,10 @@ struct FlowParseRegs {
 struct FlowParseLabels {
   std::string_view malformed = "flow_malformed";
   std::string_view not_flow = "flow_not_flow";
+  // ICMP (IPv4 protocol 1) or ICMPv6 (IPv6 next header 58 right after the fixed header): jumped to with
+  // regs.l3 as on fall-through and regs.l4 = the ICMP header (not bounds-checked); the ParsedFlow holds the
+  // addresses and family only. Empty: such packets leave through not_flow.
+  std::string_view icmp = {};
 };
 
 struct FlowParseOptions {
@@ -68,8 +73,13 @@ struct FlowParseOptions {
 // that collide or are r0/r1/r10) are recorded on the Assembler and reported by its finish().
 ebpf::Assembler& emit_flow_parse(ebpf::Assembler& a, const FlowParseOptions& options = {});
 
-// TC programs: the bytes the parse may read (Ethernet + VLAN + IPv6 + TCP, rounded up).
-inline constexpr std::int32_t kFlowHeaderBytes = 96;
+// Stores ::ffff:<the 4 bytes at [src + from]> (an IPv4 address as an Addr of the keys) at fp + to
+// (8-aligned); clobbers r0.
+ebpf::Assembler& emit_store_v4_mapped(ebpf::Assembler& a, ebpf::isa::Reg src, std::int16_t from, std::int16_t to);
+
+// TC programs: the bytes the parse and the ICMP error translation may read (Ethernet + VLAN + IPv6 + ICMPv6 +
+// quoted IPv6 + TCP up to its checksum = 124, rounded up).
+inline constexpr std::int32_t kFlowHeaderBytes = 128;
 
 // TC programs, before the parse: makes the first kFlowHeaderBytes (or the whole packet if shorter) linear with
 // bpf_skb_pull_data when they are not — direct packet access only reaches an skb's linear area, and a

@@ -7,6 +7,7 @@
 #include "ebpf/dsl/rewrite.hpp"
 #include "lb/common/abi.hpp"
 #include "lb/dataplane/flow_parse.hpp"
+#include "lb/dataplane/icmp_error.hpp"
 
 namespace lb::dataplane {
 namespace {
@@ -23,7 +24,7 @@ constexpr std::int16_t kNewPort = -80;     // 2 bytes: the VIP port
 constexpr std::int16_t kScratch = -104;    // 24 bytes for the rewrite helpers
 constexpr std::int16_t kForward = -144;    // ConntrackKey of the client -> VIP direction (40 bytes)
 constexpr std::int16_t kIndex = -152;      // u32 key for array lookups
-constexpr std::int16_t kEvent = -224;      // FlowEvent (72 bytes)
+constexpr std::int16_t kEvent = -224;      // FlowEvent (72 bytes); ICMP errors: IcmpNatScratch (64 bytes)
 constexpr std::int16_t kSaved = -240;      // backend_id, service_id of the reverse entry (before deletion)
 static_assert(kFlow + static_cast<int>(sizeof(ParsedFlow)) == 0 && kNewAddr + 16 == kFlow &&
               kForward + static_cast<int>(sizeof(ConntrackKey)) == kScratch &&
@@ -219,7 +220,7 @@ ebpf::Result<ebpf::Bytecode> build_tc_egress(const TcEgressOptions& options) {
   a.mov(r6, r1);
   emit_pull_headers(a, r6);
   a.ldx(W, r2, r6, skb::data).ldx(W, r3, r6, skb::data_end);
-  emit_flow_parse(a, {.regs = {r2, r3, r7, r8}, .labels = {"tc_pass", "tc_pass"}, .stack_offset = kFlow,
+  emit_flow_parse(a, {.regs = {r2, r3, r7, r8}, .labels = {"tc_pass", "tc_pass", "tc_icmp"}, .stack_offset = kFlow,
                       .ipv6 = options.ipv6});
   a.ldx(B, r1, r10, at(kFlow, kFlowFragment)).jne(r1, 0, "tc_pass");
   a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kFlow).call("map_lookup_elem");
@@ -246,6 +247,14 @@ ebpf::Result<ebpf::Bytecode> build_tc_egress(const TcEgressOptions& options) {
   build_forward_key(a);
   backend_rst(a, options.events);
   rewrite_source(a, options.ipv6);
+
+  // A backend's ICMP error about a DNATed packet: quote and source back to the VIP (icmp_error.hpp).
+  a.label("tc_icmp");
+  emit_icmp_error_nat(a, {.direction = IcmpNatDirection::to_client, .ctx = r6, .l3 = r7, .l4 = r8,
+                          .data_end_field = skb::data_end, .stack_offset = kEvent, .translated = "tc_icmp_done",
+                          .untouched = "tc_pass", .ipv6 = options.ipv6});
+  a.label("tc_icmp_done");
+  count_global(a, offsetof(GlobalCounters, icmp_translated), "tc_pass");
 
   a.label("tc_pass").mov(r0, ebpf::dsl::tc_action::ok).exit();
   return std::move(a).finish();

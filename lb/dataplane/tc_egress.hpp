@@ -14,6 +14,8 @@
 //      and bytes) when lb_config has kEvents.
 //   5. Source address and port := the VIP (the reverse entry's nat_addr/nat_port), IP and L4 checksums fixed
 //      with bpf_l3_csum_replace / bpf_l4_csum_replace (a UDP checksum of 0 stays 0). TC_ACT_OK.
+//   6. ICMP / ICMPv6 errors a backend sends about a DNATed packet get the flow's SNAT: the quote's
+//      destination and the error's source become the VIP (icmp_error.hpp), icmp_translated++. TC_ACT_OK.
 // Headers that are not in the skb's linear area are pulled in first (bpf_skb_pull_data), so GRO'd or
 // fragmented skbs are parsed like any other.
 #pragma once

@@ -36,7 +36,7 @@ inline constexpr std::int16_t kCtPtr = -104;        // spilled ConntrackValue* (
 inline constexpr std::int16_t kIndex = -112;        // u32 array index for lookups
 inline constexpr std::int16_t kNat = -136;          // nat address (16) + nat port (2) + pad: what DNAT writes
 inline constexpr std::int16_t kIds = -144;          // u32 backend id, u32 service id
-inline constexpr std::int16_t kCtValue = -208;      // ConntrackValue being inserted
+inline constexpr std::int16_t kCtValue = -208;      // ConntrackValue being inserted; ICMP errors: IcmpNatScratch
 inline constexpr std::int16_t kRevKey = -248;       // reverse ConntrackKey
 inline constexpr std::int16_t kAux = -272;          // SourceRouteKey / PersistKey / SourceRateKey / PersistValue
 inline constexpr std::int16_t kFib = -336;          // struct bpf_fib_lookup (64 bytes); TC: the DNAT helpers' scratch first
@@ -66,6 +66,7 @@ inline constexpr std::string_view kDropRateSource = "drop_rate_source";
 inline constexpr std::string_view kDropConntrackFull = "drop_conntrack_full";
 inline constexpr std::string_view kDropUnsupported = "drop_unsupported";
 inline constexpr std::string_view kMalformed = "malformed";          // XDP_PASS, malformed++
+inline constexpr std::string_view kIcmp = "icmp";                    // from the parse: ICMP / ICMPv6
 }  // namespace label
 
 class Emitter {

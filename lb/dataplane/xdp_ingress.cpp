@@ -10,6 +10,7 @@
 #include "ebpf/dsl/rewrite.hpp"
 #include "ebpf/helpers.hpp"
 #include "lb/control/datapath_maps.hpp"
+#include "lb/dataplane/icmp_error.hpp"
 #include "lb/dataplane/xdp_emit.hpp"
 
 namespace lb::dataplane {
@@ -79,7 +80,8 @@ void emit_entry(Emitter& e) {
   } else {
     ebpf::dsl::xdp_load_data(a, kCtx, {r2, r3, r4, r5});
   }
-  emit_flow_parse(a, {.labels = {.malformed = label::kMalformed, .not_flow = label::kNotService}, .ipv6 = e.options.ipv6});
+  emit_flow_parse(a, {.labels = {.malformed = label::kMalformed, .not_flow = label::kNotService, .icmp = label::kIcmp},
+                      .ipv6 = e.options.ipv6});
   // The parse counts the linear bytes; an skb's length (GSO included) is what the byte counters mean.
   if (e.tc()) a.ldx(W, r1, kCtx, skb::len).stx(W, r10, flow(kPacketLen), r1);
   // The coarse clock (CLOCK_MONOTONIC at tick resolution) is enough for idle timeouts of seconds and costs
@@ -315,6 +317,17 @@ void emit_forward(Emitter& e) {
 
 void emit_exits(Emitter& e) {
   Assembler& a = e.a;
+  // An ICMP error about a reply the LB sent from the VIP goes to the flow's backend (icmp_error.hpp); the
+  // kernel forwards it there. Any other ICMP is not a service packet.
+  const std::string translated = e.unique("icmp_translated");
+  a.label(label::kIcmp);
+  emit_icmp_error_nat(a, {.direction = IcmpNatDirection::to_backend, .ctx = kCtx, .l3 = kL3, .l4 = kL4,
+                          .data_end_field = e.tc() ? skb::data_end : ebpf::dsl::xdp_md::data_end,
+                          .stack_offset = slot::kCtValue, .translated = translated, .untouched = label::kNotService,
+                          .ipv6 = e.options.ipv6});
+  a.label(translated);
+  e.count_global(EBPF_FIELD(GlobalCounters, icmp_translated));
+  a.ja(label::kPassUntouched);
   a.label(label::kNotService);
   e.count_global(EBPF_FIELD(GlobalCounters, not_service));
   a.label(label::kPassUntouched).mov(r0, e.pass_verdict()).exit();

@@ -4,6 +4,9 @@
 // Packet policy (everything is counted):
 //   - not IPv4/IPv6, not TCP/UDP (ICMP, IPv6 extension headers), non-first IPv4 fragments: XDP_PASS
 //     untouched, lb_global_stats.not_service++.
+//   - ICMP / ICMPv6 errors about a reply of a balanced flow (sent to the VIP): the error's destination and
+//     the quote's source become the flow's backend (icmp_error.hpp), icmp_translated++, XDP_PASS (the
+//     kernel forwards it to the backend).
 //   - truncated or invalid headers (cut short anywhere up to the L4 ports, IPv4 IHL < 5, wrong IP version):
 //     XDP_PASS untouched, lb_global_stats.malformed++ (the LB never rewrites what it cannot fully parse;
 //     the kernel's stack applies its own rules).

@@ -28,6 +28,7 @@ MetricsSnapshot sample_snapshot() {
   s.conntrack_entries = 40;  // 20 live flows
   s.conntrack_max = 1 << 20;
   s.global.malformed = 3;
+  s.global.icmp_translated = 6;
   s.flow_events = {.opened = 9, .closed = 8, .closed_fin = 4, .closed_rst = 2, .closed_idle = 1};
   return s;
 }
@@ -60,6 +61,7 @@ TEST(Metrics, RendersSamplesWithLabels) {
   // 100 created - 30 closed - 10 expired - 5 gc - 20 live = 35 evicted.
   EXPECT_TRUE(lines.contains("ebpf_lb_conntrack_lru_evicted_estimate 35"));
   EXPECT_TRUE(lines.contains("ebpf_lb_malformed_packets_total 3")) << text;
+  EXPECT_TRUE(lines.contains("ebpf_lb_icmp_errors_translated_total 6")) << text;
   EXPECT_TRUE(lines.contains(R"(ebpf_lb_flow_events_total{event="open",reason=""} 9)")) << text;
   EXPECT_TRUE(lines.contains(R"(ebpf_lb_flow_events_total{event="close",reason="fin"} 4)"));
   EXPECT_TRUE(lines.contains(R"(ebpf_lb_flow_events_total{event="close",reason="rst"} 2)"));

@@ -68,6 +68,12 @@ Builder& Builder::udp(const UdpSpec& spec) {
 Builder& Builder::icmp_echo(const IcmpEchoSpec& spec) {
   l4_ = L4::icmp;
   icmp_ = spec;
+  icmp_raw_.reset();
+  return *this;
+}
+Builder& Builder::icmp(const IcmpSpec& spec) {
+  l4_ = L4::icmp;
+  icmp_raw_ = spec;
   return *this;
 }
 Builder& Builder::ethernet(const Mac& src, const Mac& dst) {
@@ -158,10 +164,15 @@ Result<std::vector<std::uint8_t>> Builder::build() const {
     }
     case L4::icmp: {
       bool v6 = l3_ == L3::v6;
-      std::uint8_t type = v6 ? (icmp_.reply ? 129 : 128) : (icmp_.reply ? 0 : 8);
-      l4.bytes = {type, 0, 0, 0};
-      put16(l4.bytes, icmp_.id);
-      put16(l4.bytes, icmp_.seq);
+      if (icmp_raw_) {
+        l4.bytes = {icmp_raw_->type, icmp_raw_->code, 0, 0};
+        put32(l4.bytes, icmp_raw_->rest);
+      } else {
+        std::uint8_t type = v6 ? (icmp_.reply ? 129 : 128) : (icmp_.reply ? 0 : 8);
+        l4.bytes = {type, 0, 0, 0};
+        put16(l4.bytes, icmp_.id);
+        put16(l4.bytes, icmp_.seq);
+      }
       l4 = {std::move(l4.bytes), 2, true, v6, v6 ? kProtoIcmpv6 : kProtoIcmp};
       break;
     }

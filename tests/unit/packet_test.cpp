@@ -129,6 +129,30 @@ TEST(PacketBuilder, Icmpv6EchoMatchesCapture) {
   EXPECT_EQ(to_hex(*frame), to_hex(hex(kIcmp6)));
 }
 
+TEST(PacketBuilder, RawIcmpHeaderMatchesTheEchoCaptures) {
+  // An echo request is type 8 (ICMPv6: 128), code 0, then id and sequence: the captures again, built raw.
+  auto frame = Builder().ethernet(kMacA, kMacB).ipv4(v4(8225)).icmp({.type = 8, .code = 0, .rest = 28124U << 16 | 7})
+                   .payload("ABCDEFGH").build();
+  ASSERT_TRUE(frame) << frame.error().to_string();
+  EXPECT_EQ(to_hex(*frame), to_hex(hex(kIcmp4)));
+  auto frame6 = Builder().ethernet(kMacA, kMacB).ipv6(v6(0x2d848)).icmp({.type = 128, .code = 0, .rest = 28125U << 16 | 9})
+                    .payload("pingv6").build();
+  ASSERT_TRUE(frame6) << frame6.error().to_string();
+  EXPECT_EQ(to_hex(*frame6), to_hex(hex(kIcmp6)));
+}
+
+TEST(PacketBuilder, IcmpErrorCarriesItsQuoteUnderAValidChecksum) {
+  auto quote = Builder().ipv6(v6(0)).udp(5000, 53).payload("q").build();
+  ASSERT_TRUE(quote);
+  auto frame = Builder().ethernet(kMacA, kMacB).ipv6(v6(0)).icmp({.type = 2, .code = 0, .rest = 1280}).payload(*quote).build();
+  ASSERT_TRUE(frame) << frame.error().to_string();
+  auto parsed = parse(*frame);
+  ASSERT_TRUE(parsed) << parsed.error().to_string();
+  EXPECT_EQ(parsed->icmp_type, 2);
+  EXPECT_EQ(parsed->l4_checksum_ok, std::optional<bool>(true));
+  EXPECT_EQ(to_hex(parsed->payload), to_hex(*quote));
+}
+
 TEST(PacketBuilder, VlanTagIsInsertedAfterTheMacs) {
   // The captured UDP frame with an 802.1Q tag: TPID 8100, TCI = priority 5 << 13 | vid 100 = 0xa064.
   // L2 changes touch no checksum, so the rest is the capture unchanged.

@@ -70,7 +70,7 @@ struct ref_backend_counters {
 };
 
 struct ref_global_counters {
-  __u64 ct_created, ct_closed, ct_expired, ct_reverse_miss, not_service, events_lost, malformed;
+  __u64 ct_created, ct_closed, ct_expired, ct_reverse_miss, not_service, events_lost, malformed, icmp_translated;
 };
 
 struct ref_config {
