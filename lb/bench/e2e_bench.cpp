@@ -41,6 +41,10 @@ int g_seconds = 3;
 // alone, so --lb_backends=1 compares the balancers with routing on the same server side (one nginx), and the
 // default 3 adds the cost of fanning out over three backend namespaces on 2 vCPUs.
 int g_lb_backends = 3;
+// ebpf-lb's conntrack capacity (--lb_conntrack=N). Default: nf_conntrack_max here (262144), so both NATs
+// hold the same number of flows. The demo's 65536 fills within seconds at one connection per request (closed
+// flows wait out the transitory timeout), and every new flow then pays an LRU eviction.
+std::uint32_t g_lb_conntrack = 262144;
 
 // Softirq time of all CPUs in ticks (first line of /proc/stat: cpu user nice system idle iowait irq softirq).
 double softirq_seconds() {
@@ -144,6 +148,7 @@ void run_ebpf_lb(benchmark::State& state, std::vector<std::string> extra_args) {
   if (!b.error.empty()) return state.SkipWithError(b.error.c_str());
   BalancerSettings s;
   s.pin_dir = "/sys/fs/bpf/" + b.topology->lb_netns();
+  s.conntrack_max = g_lb_conntrack;
   DemoService web{.name = "web", .vip = Topology::kVip, .port = 80, .protocol = "tcp", .scheduler = "maglev",
                   .health_check = "none", .backends = {}};
   for (int i = 0; i < g_lb_backends; ++i) web.backends.push_back({b.topology->backend_name(i), Topology::backend_address(i), 80, 1});
@@ -186,6 +191,10 @@ int main(int argc, char** argv) {
     }
     if (arg.rfind("--lb_backends=", 0) == 0) {
       g_lb_backends = std::clamp(std::atoi(arg.c_str() + 14), 1, 3);
+      continue;
+    }
+    if (arg.rfind("--lb_conntrack=", 0) == 0) {
+      g_lb_conntrack = static_cast<std::uint32_t>(std::max(1024L, std::atol(arg.c_str() + 15)));
       continue;
     }
     if (arg.rfind("--seconds=", 0) == 0) {  // wrk duration per run (default 3)
