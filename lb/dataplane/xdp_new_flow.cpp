@@ -145,6 +145,25 @@ static void emit_pick(Emitter& e, const std::string& first_probe, std::string_vi
 }
 
 namespace {
+// The reverse key (backend -> client) is taken. When that entry translates back to this flow's own VIP:port it
+// is this very 5-tuple's, left behind after the LRU evicted its forward entry (one-shot UDP flows: the reply
+// referenced the reverse entry, nothing the forward one) and now met again because the client reused its
+// source port: overwrite it and go to `inserted`. Anything else belongs to another flow: fall through (refuse).
+void take_over_stale_reverse(Emitter& e, std::string_view inserted) {
+  Assembler& a = e.a;
+  constexpr std::int16_t v = slot::kCtValue;
+  const std::string refuse = e.unique("reverse_taken");
+  e.lookup("lb_conntrack", slot::kRevKey);
+  a.jeq(r0, 0, refuse);
+  a.ldx(B, r1, r0, EBPF_FIELD(ConntrackValue, flags).offset).and_(r1, ct_flags::kReverse).jeq(r1, 0, refuse);
+  for (std::int16_t off : {0, 8}) a.ldx(DW, r1, r0, off).ldx(DW, r2, r10, static_cast<std::int16_t>(v + off)).jne(r1, r2, refuse);
+  constexpr Field kNatPort = EBPF_FIELD(ConntrackValue, nat_port);
+  a.ldx(H, r1, r0, kNatPort.offset).ldx(H, r2, r10, at(v, kNatPort)).jne(r1, r2, refuse);
+  e.update("lb_conntrack", slot::kRevKey, v, kBpfAny);
+  a.jeq(r0, 0, inserted);
+  a.label(refuse);
+}
+
 // Forward and reverse conntrack entries for the backend at r0, then counters and the open event.
 void emit_insert(Emitter& e) {
   Assembler& a = e.a;
@@ -175,6 +194,7 @@ void emit_insert(Emitter& e) {
   a.st(DW, r10, at(v, EBPF_FIELD(ConntrackValue, packets)), 0).st(DW, r10, at(v, EBPF_FIELD(ConntrackValue, bytes)), 0);
   e.update("lb_conntrack", slot::kRevKey, v, kBpfNoExist);
   a.jeq(r0, 0, inserted);
+  take_over_stale_reverse(e, inserted);
   e.remove("lb_conntrack", slot::kFlow);
   a.ja(label::kDropConntrackFull);
   a.label(inserted);

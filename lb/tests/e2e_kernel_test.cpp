@@ -230,11 +230,15 @@ TEST_F(EndToEnd, FullConntrackEvictsCountsAndKeepsServing) {
   constexpr int kFlows = 1500;
   const auto udp = udp_spread(client(), Topology::kVip, kUdpPort, kFlows);
   ASSERT_OK_AND_ASSIGN(auto metrics, balancer_->metrics());
-  // The kernel's LRU is approximate: in a map this small it sometimes evicts the reverse entry of the flow
-  // just inserted (per-CPU free lists), so that reply misses SNAT (counted as a reverse miss). Measured:
-  // ~10 of 1500. Service continues: at least 98% answered, and every miss is accounted for.
+  // Under this churn the LRU evicts forward entries of finished one-shot flows while their (replied, so
+  // referenced) reverse entries stay; a client that reuses a source port then meets its own stale reverse
+  // entry, which the data path takes over. Before it did, 9-23 of 1500 requests were refused as conntrack_full.
   const double reverse_miss = metric_sum(metrics, "ebpf_lb_conntrack_reverse_miss_total");
-  EXPECT_LE(udp.failed, kFlows / 50) << describe(udp) << "; reverse misses " << reverse_miss;
+  RecordProperty("reverse_miss", std::to_string(static_cast<long>(reverse_miss)));
+  RecordProperty("udp_failed", std::to_string(udp.failed));
+  RecordProperty("conntrack_full_drops", std::to_string(static_cast<long>(
+      metric_sum(metrics, "ebpf_lb_service_drops_total", {"reason=\"conntrack_full\""}))));
+  EXPECT_LE(udp.failed, 3) << describe(udp) << "; reverse misses " << reverse_miss;
   EXPECT_EQ(metric_sum(metrics, "ebpf_lb_conntrack_max_entries"), 1024);
   EXPECT_LE(metric_sum(metrics, "ebpf_lb_conntrack_entries"), 1024);
   // Ephemeral source ports may repeat, so a few requests reuse a live flow instead of creating one.

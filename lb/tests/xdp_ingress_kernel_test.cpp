@@ -228,6 +228,44 @@ TEST_P(XdpIngress, TcpStatesFromFlagsAndRstRemovesBothEntries) {
   EXPECT_FALSE(dp_->conntrack(key).has_value());
 }
 
+// A client reusing its source port meets the reverse entry its earlier flow left behind when the LRU evicted
+// only that flow's forward entry: the new flow takes it over. A reverse entry that translates to another VIP
+// belongs to another flow: the new flow is refused (conntrack_full) and the other entry stays intact.
+TEST_P(XdpIngress, NewFlowTakesOverItsOwnStaleReverseEntryButNotAnotherFlows) {
+  const auto key = flow_key(mapped(kClient), mapped(kDnsVip), 6000, 53, kProtoUdp, kFamilyV4);
+  const std::uint32_t be_id = dp_->expected_backend("dns", key);
+  const BackendValue be = dp_->backend(be_id);
+  ConntrackKey rkey = flow_key(be.addr, mapped(kClient), 0, 6000, kProtoUdp, kFamilyV4);
+  rkey.sport = be.port;
+  const ConntrackValue stale{mapped(kDnsVip), net16(53), 0, ct_flags::kReverse, be_id, 0, 0, 1, 1, 7, 700};
+  ASSERT_OK(dp_->put_conntrack(rkey, stale));
+  auto out = run(udp4(kClient, 6000, kDnsVip, 53, "again"));
+  ASSERT_EQ(out.retval, pass_);
+  EXPECT_EQ(out.data_out, udp4(kClient, 6000, ipv4_of(be.addr), ntohs(be.port), "again"));
+  ASSERT_TRUE(dp_->conntrack(key).has_value());
+  auto rev = dp_->conntrack(rkey);
+  ASSERT_TRUE(rev.has_value());
+  EXPECT_EQ(rev->packets, 0u) << "the stale entry was not replaced";
+  EXPECT_GT(rev->created_ns, 1u);
+
+  // Same reverse key, but it translates back to the web VIP: another flow's. Refused, nothing changed.
+  const auto other_key = flow_key(mapped(kClient), mapped(kDnsVip), 6001, 53, kProtoUdp, kFamilyV4);
+  const BackendValue other_be = dp_->backend(dp_->expected_backend("dns", other_key));
+  ConntrackKey other_rkey = flow_key(other_be.addr, mapped(kClient), 0, 6001, kProtoUdp, kFamilyV4);
+  other_rkey.sport = other_be.port;
+  const ConntrackValue foreign{mapped(kVip), net16(80), 0, ct_flags::kReverse, 0, 0, 0, 1, 1, 7, 700};
+  ASSERT_OK(dp_->put_conntrack(other_rkey, foreign));
+  ASSERT_EQ(run(udp4(kClient, 6001, kDnsVip, 53, "collide")).retval, drop_);
+  EXPECT_FALSE(dp_->conntrack(other_key).has_value()) << "the refused flow's forward entry was left behind";
+  auto kept = dp_->conntrack(other_rkey);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(kept->nat_addr, mapped(kVip));
+  EXPECT_EQ(kept->packets, 7u);
+  ASSERT_OK_AND_ASSIGN(auto svc, dp_->maps->service_counters(dp_->service_id("dns")));
+  EXPECT_EQ(svc.drops[static_cast<std::size_t>(DropReason::kConntrackFull)], 1u);
+  EXPECT_EQ(svc.new_flows, 1u);
+}
+
 TEST_P(XdpIngress, UdpFlowIsDnatedAndKeepsItsChecksumValid) {
   const auto key = flow_key(mapped(kClient), mapped(kDnsVip), 5555, 53, kProtoUdp, kFamilyV4);
   const BackendValue be = dp_->backend(dp_->expected_backend("dns", key));
