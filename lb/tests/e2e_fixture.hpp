@@ -69,31 +69,45 @@ struct UdpReply {
   std::uint16_t local_port = 0;  // the request's source port (two requests may share one: same flow)
 };
 
+// A socket address for "10.77.0.2" or "fd77::2" (told apart by the ':') and a port.
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  bool v6 = false;
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+inline ebpf::Result<SocketAddress> socket_address(const std::string& address, std::uint16_t port) {
+  SocketAddress out;
+  out.v6 = address.find(':') != std::string::npos;
+  bool parsed = false;
+  if (out.v6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&out.storage);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    parsed = inet_pton(AF_INET6, address.c_str(), &sa->sin6_addr) == 1;
+    out.length = sizeof(sockaddr_in6);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&out.storage);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    parsed = inet_pton(AF_INET, address.c_str(), &sa->sin_addr) == 1;
+    out.length = sizeof(sockaddr_in);
+  }
+  if (!parsed) return ebpf::Error::invalid("socket address", "bad address " + address);
+  return out;
+}
+
 // One UDP request from an *unconnected* socket in the namespace (a connected one would silently drop a
 // reply from any other source), returning the reply and the address it really came from. ttl > 0 sends the
 // request with that IPv4 TTL / IPv6 hop limit.
 inline ebpf::Result<UdpReply> udp_exchange(const std::string& netns_path, const std::string& address, std::uint16_t port,
                                            const std::string& payload, Millis timeout = 1000ms, int ttl = 0) {
-  const bool v6 = address.find(':') != std::string::npos;
-  sockaddr_storage to{};
-  socklen_t to_length = 0;
-  if (v6) {
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&to);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(port);
-    if (inet_pton(AF_INET6, address.c_str(), &sa->sin6_addr) != 1) return ebpf::Error::invalid("udp", "bad " + address);
-    to_length = sizeof(sockaddr_in6);
-  } else {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&to);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(port);
-    if (inet_pton(AF_INET, address.c_str(), &sa->sin_addr) != 1) return ebpf::Error::invalid("udp", "bad " + address);
-    to_length = sizeof(sockaddr_in);
-  }
+  const SocketAddress to = EBPF_TRY(socket_address(address, port));
+  const bool v6 = to.v6;
   auto fd = EBPF_TRY(socket_in(netns_path, SOCK_DGRAM, v6 ? AF_INET6 : AF_INET));
   if (ttl > 0 && setsockopt(fd.get(), v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, &ttl, sizeof ttl) != 0)
     return ebpf::Error::from_errno(errno, "setsockopt(TTL)", address);
-  if (sendto(fd.get(), payload.data(), payload.size(), 0, reinterpret_cast<const sockaddr*>(&to), to_length) < 0)
+  if (sendto(fd.get(), payload.data(), payload.size(), 0, to.get(), to.length) < 0)
     return ebpf::Error::from_errno(errno, "sendto", address);
   pollfd p{.fd = fd.get(), .events = POLLIN, .revents = 0};
   if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0)

@@ -42,26 +42,13 @@ class EndToEndIcmp : public EndToEndFixture {
 // What a connected UDP socket in the client namespace gets after one datagram to address:port: the errno
 // of the failed receive, 0 for a datagram, or ETIMEDOUT when nothing at all arrived within `timeout`.
 int connected_udp_outcome(const std::string& netns, const std::string& address, std::uint16_t port, Millis timeout) {
-  const bool v6 = address.find(':') != std::string::npos;
-  auto fd = socket_in(netns, SOCK_DGRAM, v6 ? AF_INET6 : AF_INET);
+  auto to = socket_address(address, port);
+  EXPECT_TRUE(to.has_value()) << to.error().to_string();
+  if (!to) return -1;
+  auto fd = socket_in(netns, SOCK_DGRAM, to->v6 ? AF_INET6 : AF_INET);
   EXPECT_TRUE(fd.has_value()) << fd.error().to_string();
   if (!fd) return -1;
-  sockaddr_storage to{};
-  socklen_t length = 0;
-  if (v6) {
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&to);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(port);
-    inet_pton(AF_INET6, address.c_str(), &sa->sin6_addr);
-    length = sizeof(sockaddr_in6);
-  } else {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&to);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(port);
-    inet_pton(AF_INET, address.c_str(), &sa->sin_addr);
-    length = sizeof(sockaddr_in);
-  }
-  if (connect(fd->get(), reinterpret_cast<const sockaddr*>(&to), length) != 0 || send(fd->get(), "knock", 5, 0) != 5) {
+  if (connect(fd->get(), to->get(), to->length) != 0 || send(fd->get(), "knock", 5, 0) != 5) {
     ADD_FAILURE() << "connect/send to " << address << ": " << std::strerror(errno);
     return -1;
   }
