@@ -21,7 +21,10 @@
 // outer IPv4 header's. Nothing else of the flow changes (no counters, no state, no timestamps).
 //
 // The rewrite uses direct packet writes: an ICMP error's checksums are always complete in the packet
-// (never CHECKSUM_PARTIAL), so the TC build needs no checksum helpers here.
+// (never CHECKSUM_PARTIAL), so the TC build needs no checksum helpers here. Every change is compensated inside
+// the packet (the IPv4 header by its checksum, the ICMP message by the ICMP checksum, an ICMPv6 pseudo-header
+// address by the ICMPv6 checksum), so the one's complement sum of the whole packet is unchanged and the
+// skb->csum of a CHECKSUM_COMPLETE skb stays right.
 #pragma once
 
 #include <cstdint>
