@@ -118,8 +118,13 @@ class IcmpErrors : public ::testing::TestWithParam<IngressHook> {
   }
 
   // `out` equals `want`, and the parser finds every checksum in it valid (the quote's when it is whole).
-  static void expect_translated(const std::vector<std::uint8_t>& out, const std::vector<std::uint8_t>& want, bool whole) {
+  // The one's complement sum of everything after the Ethernet header is that of `in`: a CHECKSUM_COMPLETE
+  // skb's csum stays valid without an update.
+  static void expect_translated(const std::vector<std::uint8_t>& in, const std::vector<std::uint8_t>& out,
+                                const std::vector<std::uint8_t>& want, bool whole) {
     EXPECT_EQ(packet::to_hex(out), packet::to_hex(want));
+    ASSERT_EQ(in.size(), out.size());
+    EXPECT_EQ(packet::internet_checksum(std::span(in).subspan(14)), packet::internet_checksum(std::span(out).subspan(14)));
     auto parsed = packet::parse(out);
     ASSERT_OK(parsed);
     EXPECT_EQ(parsed->l4_checksum_ok, std::optional<bool>(true)) << "ICMP checksum";
@@ -153,8 +158,8 @@ TEST_P(IcmpErrors, BackendErrorsReachTheClientAsTheVipsWithTheOriginalQuote) {
       for (const auto& icmp : {port_unreachable(f), too_big(f)}) {
         SCOPED_TRACE(f.client + " proto " + std::to_string(f.proto) + " keep " + std::to_string(keep.value_or(0)) +
                      " type " + std::to_string(icmp.type));
-        const auto out = egress(icmp_frame(f, f.backend, f.client, icmp, cut(sent, f, keep)));
-        expect_translated(out, icmp_frame(f, f.vip, f.client, icmp, cut(original, f, keep)), !keep);
+        const auto in = icmp_frame(f, f.backend, f.client, icmp, cut(sent, f, keep));
+        expect_translated(in, egress(in), icmp_frame(f, f.vip, f.client, icmp, cut(original, f, keep)), !keep);
         EXPECT_EQ(translated(), ++count);
       }
     }
@@ -165,8 +170,9 @@ TEST_P(IcmpErrors, ARoutersErrorKeepsItsSourceButGetsTheOriginalQuote) {
   for (const Flow& f : {kTcp4, kUdp6}) {
     insert(f);
     const std::string router = f.v6 ? "2001:db8:1::fe" : "10.0.1.254";
-    const auto out = egress(icmp_frame(f, router, f.client, too_big(f), ip_packet(f, f.client, f.cport, f.backend, f.bport)));
-    expect_translated(out, icmp_frame(f, router, f.client, too_big(f), ip_packet(f, f.client, f.cport, f.vip, f.vport)), true);
+    const auto in = icmp_frame(f, router, f.client, too_big(f), ip_packet(f, f.client, f.cport, f.backend, f.bport));
+    expect_translated(in, egress(in), icmp_frame(f, router, f.client, too_big(f), ip_packet(f, f.client, f.cport, f.vip, f.vport)),
+                      true);
   }
   EXPECT_EQ(translated(), 2u);
 }
@@ -181,8 +187,8 @@ TEST_P(IcmpErrors, ErrorsSentToTheVipGoToTheBackendWithItsOwnQuote) {
     const auto sent_by_backend = ip_packet(f, f.backend, f.bport, f.client, f.cport);
     for (const std::string& from : {router, f.client}) {
       SCOPED_TRACE(from);
-      const auto out = ingress(icmp_frame(f, from, f.vip, too_big(f), reply));
-      expect_translated(out, icmp_frame(f, from, f.backend, too_big(f), sent_by_backend), true);
+      const auto in = icmp_frame(f, from, f.vip, too_big(f), reply);
+      expect_translated(in, ingress(in), icmp_frame(f, from, f.backend, too_big(f), sent_by_backend), true);
       EXPECT_EQ(translated(), ++count);
     }
   }
