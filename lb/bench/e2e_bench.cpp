@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -168,9 +169,13 @@ void BM_EbpfLbTc(benchmark::State& state) { run_ebpf_lb(state, {"--ingress-hook"
 void register_rounds(int rounds) {
   const std::pair<const char*, void (*)(benchmark::State&)> modes[] = {
       {"BM_Routed", BM_Routed}, {"BM_NftablesDnat", BM_NftablesDnat}, {"BM_EbpfLbXdp", BM_EbpfLbXdp}, {"BM_EbpfLbTc", BM_EbpfLbTc}};
+  constexpr int kModes = static_cast<int>(std::size(modes));
   for (int round = 0; round < rounds; ++round)
     for (int keep_alive : {1, 0})
-      for (const auto& [name, fn] : modes) {
+      for (int m = 0; m < kModes; ++m) {
+        // Each round starts one mode later: a mode's figures depend on what ran just before it (TIME_WAIT
+        // sockets, freed maps), and rotating spreads that over every mode instead of always the same pairs.
+        const auto& [name, fn] = modes[(m + round) % kModes];
         const std::string full = std::string(name) + (rounds > 1 ? "/round:" + std::to_string(round) : "");
         benchmark::RegisterBenchmark(full.c_str(), fn)
             ->ArgName("keepalive")->Arg(keep_alive)->Iterations(1)->Unit(benchmark::kMillisecond);
