@@ -210,7 +210,7 @@ TEST_P(IcmpErrors, WhatIsNoErrorAboutABalancedFlowPassesUntouched) {
   fragment[14 + 6] |= 0x20;  // More Fragments: the quote may be incomplete
   frames.push_back(fragment);
   for (const auto& frame : frames) EXPECT_EQ(packet::to_hex(egress(frame)), packet::to_hex(frame));
-  // At ingress: a backend-side quote is about no forward entry; the reply quote with the flow's entry removed.
+  // At ingress too, an error quoting a packet of no flow passes untouched.
   EXPECT_EQ(packet::to_hex(ingress(frames[2])), packet::to_hex(frames[2]));
   EXPECT_EQ(translated(), 0u);
 }
