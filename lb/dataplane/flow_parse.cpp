@@ -67,21 +67,22 @@ void copy_16(Assembler& a, Reg l3, std::int16_t from, std::int16_t to) {
   a.ldx(DW, r0, l3, from).stx(DW, fp, to, r0);
   a.ldx(DW, r0, l3, static_cast<std::int16_t>(from + 8)).stx(DW, fp, static_cast<std::int16_t>(to + 8), r0);
 }
+
+// Makes the first kFlowHeaderBytes (or the whole packet if shorter) linear when they are not; clobbers r0..r5.
+void emit_pull_headers(Assembler& a, Reg skb) {
+  namespace sk = ebpf::dsl::ctx::sk_buff;
+  const std::string len_ok = label(a, "pull_len_ok"), linear = label(a, "pull_linear");
+  a.ldx(W, r2, skb, sk::len).jle(r2, kFlowHeaderBytes, len_ok).mov(r2, kFlowHeaderBytes).label(len_ok);
+  a.ldx(W, r3, skb, sk::data).ldx(W, r4, skb, sk::data_end).mov(r5, r3).add(r5, r2).jle(r5, r4, linear);
+  a.mov(r1, skb).call("skb_pull_data");
+  a.label(linear);
+}
+
 }  // namespace
 
 Assembler& emit_store_v4_mapped(Assembler& a, Reg src, std::int16_t from, std::int16_t to) {
   a.st(DW, fp, to, 0).st(W, fp, static_cast<std::int16_t>(to + 8), kV4MappedMarker);
   return a.ldx(W, r0, src, from).stx(W, fp, static_cast<std::int16_t>(to + 12), r0);
-}
-
-Assembler& emit_pull_headers(Assembler& a, Reg skb) {
-  namespace sk = ebpf::dsl::ctx::sk_buff;
-  if (is_scratch(skb)) return a.ja("emit_pull_headers: the skb must be in r6..r9");
-  const std::string len_ok = label(a, "pull_len_ok"), linear = label(a, "pull_linear");
-  a.ldx(W, r2, skb, sk::len).jle(r2, kFlowHeaderBytes, len_ok).mov(r2, kFlowHeaderBytes).label(len_ok);
-  a.ldx(W, r3, skb, sk::data).ldx(W, r4, skb, sk::data_end).mov(r5, r3).add(r5, r2).jle(r5, r4, linear);
-  a.mov(r1, skb).call("skb_pull_data");
-  return a.label(linear);
 }
 
 Assembler& emit_flow_parse(Assembler& a, const FlowParseOptions& options) {
@@ -143,6 +144,33 @@ Assembler& emit_flow_parse(Assembler& a, const FlowParseOptions& options) {
   a.stx(B, fp, at(kProto), r1).st(kKeyPad.size, fp, at(kKeyPad), 0);
   a.mov(r0, regs.data_end).sub(r0, regs.data).stx(kPacketLen.size, fp, at(kPacketLen), r0);
   return a;
+}
+
+Assembler& emit_tc_flow_parse(Assembler& a, Reg skb, const FlowParseOptions& options) {
+  namespace sk = ebpf::dsl::ctx::sk_buff;
+  if (is_scratch(skb)) return a.ja("emit_tc_flow_parse: the skb must be in r6..r9");
+  const auto& regs = options.regs;
+  if (skb == regs.l3 || skb == regs.l4) return a.ja("emit_tc_flow_parse: the skb register is a parse output");
+  const std::string reparse = label(a, "reparse"), parsed = label(a, "parsed"), icmp_linear = label(a, "icmp_linear");
+  auto load = [&] { a.ldx(W, regs.data, skb, sk::data).ldx(W, regs.data_end, skb, sk::data_end); };
+
+  FlowParseOptions linear_only = options;
+  linear_only.labels.malformed = reparse;
+  if (!options.labels.icmp.empty()) linear_only.labels.icmp = icmp_linear;
+  load();
+  emit_flow_parse(a, linear_only).ja(parsed);
+  if (!options.labels.icmp.empty()) {
+    // The ICMP translation reads up to kFlowHeaderBytes; go on only if they (or the whole packet) are linear.
+    const std::string len_ok = label(a, "icmp_len_ok");
+    a.label(icmp_linear);
+    a.ldx(W, r4, skb, sk::len).jle(r4, kFlowHeaderBytes, len_ok).mov(r4, kFlowHeaderBytes).label(len_ok);
+    a.mov(r5, regs.data).add(r5, r4).jle(r5, regs.data_end, options.labels.icmp);
+  }
+  a.label(reparse);
+  emit_pull_headers(a, skb);
+  load();
+  emit_flow_parse(a, options);
+  return a.label(parsed);
 }
 
 }  // namespace lb::dataplane

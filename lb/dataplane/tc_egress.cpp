@@ -218,10 +218,8 @@ void rewrite_source(Assembler& a, bool ipv6) {
 ebpf::Result<ebpf::Bytecode> build_tc_egress(const TcEgressOptions& options) {
   Assembler a;
   a.mov(r6, r1);
-  emit_pull_headers(a, r6);
-  a.ldx(W, r2, r6, skb::data).ldx(W, r3, r6, skb::data_end);
-  emit_flow_parse(a, {.regs = {r2, r3, r7, r8}, .labels = {"tc_pass", "tc_pass", "tc_icmp"}, .stack_offset = kFlow,
-                      .ipv6 = options.ipv6});
+  emit_tc_flow_parse(a, r6, {.regs = {r2, r3, r7, r8}, .labels = {"tc_pass", "tc_pass", "tc_icmp"}, .stack_offset = kFlow,
+                             .ipv6 = options.ipv6});
   a.ldx(B, r1, r10, at(kFlow, kFlowFragment)).jne(r1, 0, "tc_pass");
   a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kFlow).call("map_lookup_elem");
   a.jne(r0, 0, "tc_hit");

@@ -16,8 +16,8 @@
 //      with bpf_l3_csum_replace / bpf_l4_csum_replace (a UDP checksum of 0 stays 0). TC_ACT_OK.
 //   6. ICMP / ICMPv6 errors a backend sends about a DNATed packet get the flow's SNAT: the quote's
 //      destination and the error's source become the VIP (icmp_error.hpp), icmp_translated++. TC_ACT_OK.
-// Headers that are not in the skb's linear area are pulled in first (bpf_skb_pull_data), so GRO'd or
-// fragmented skbs are parsed like any other.
+// Headers that are not in the skb's linear area are pulled in (bpf_skb_pull_data) when the parse of the
+// linear area comes up short, so skbs with paged headers are parsed like any other (emit_tc_flow_parse).
 #pragma once
 
 #include "ebpf/assembler.hpp"

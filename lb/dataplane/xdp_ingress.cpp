@@ -73,15 +73,14 @@ void emit_service_lookup(Emitter& e, std::string_view missing) {
 void emit_entry(Emitter& e) {
   Assembler& a = e.a;
   a.mov(kCtx, r1);
+  const FlowParseOptions parse{.labels = {.malformed = label::kMalformed, .not_flow = label::kNotService, .icmp = label::kIcmp},
+                               .ipv6 = e.options.ipv6};
   if (e.tc()) {
-    // An skb's headers may sit in paged fragments; direct packet access reaches only the linear part.
-    emit_pull_headers(a, kCtx);
-    ebpf::dsl::tc_load_data(a, kCtx, {r2, r3, r4, r5});
+    emit_tc_flow_parse(a, kCtx, parse);  // pulls paged headers in only when the linear part is short
   } else {
     ebpf::dsl::xdp_load_data(a, kCtx, {r2, r3, r4, r5});
+    emit_flow_parse(a, parse);
   }
-  emit_flow_parse(a, {.labels = {.malformed = label::kMalformed, .not_flow = label::kNotService, .icmp = label::kIcmp},
-                      .ipv6 = e.options.ipv6});
   // The parse counts the linear bytes; an skb's length (GSO included) is what the byte counters mean.
   if (e.tc()) a.ldx(W, r1, kCtx, skb::len).stx(W, r10, flow(kPacketLen), r1);
   // The coarse clock (CLOCK_MONOTONIC at tick resolution) is enough for idle timeouts of seconds and costs
