@@ -14,6 +14,11 @@
 // in every mode); differences between modes are the load balancer's own cost. Tick-based (10 ms jiffies):
 // runs of a few seconds give a resolution of a few percent. A smoke run (--benchmark_min_time < 0.5) uses
 // 1-second wrk runs.
+//
+// `--bpf_stats` adds, for the ebpf-lb modes, the run time of ebpf-lb's own programs as the kernel accounts it
+// (BPF_ENABLE_STATS): bpf_ns_per_req (all its programs, per request: the part of softirq_us_per_req that is
+// ebpf-lb's) and bpf_ns_per_run (per program run, i.e. per packet and hook). Off by default: the accounting
+// itself reads the clock twice per run, which the softirq comparison with nftables must not pay.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -28,6 +33,10 @@
 #include <string>
 #include <vector>
 
+#include "ebpf/attach/tc.hpp"
+#include "ebpf/attach/xdp.hpp"
+#include "ebpf/netlink.hpp"
+#include "ebpf/program.hpp"
 #include "lb/demo/backends.hpp"
 #include "lb/demo/balancer.hpp"
 #include "lb/demo/process.hpp"
@@ -46,6 +55,7 @@ int g_lb_backends = 3;
 // hold the same number of flows. The demo's 65536 fills within seconds at one connection per request (closed
 // flows wait out the transitory timeout), and every new flow then pays an LRU eviction.
 std::uint32_t g_lb_conntrack = 262144;
+bool g_bpf_stats = false;  // --bpf_stats
 
 // Softirq time of all CPUs in ticks (first line of /proc/stat: cpu user nice system idle iowait irq softirq).
 double softirq_seconds() {
@@ -92,15 +102,49 @@ Bench& bench() {
   return instance;
 }
 
-// Runs wrk against `address` and sets the counters; an error message or empty.
-std::string run_wrk(benchmark::State& state, const std::string& address, bool keep_alive) {
+// The programs on the load balancer namespace's client-facing interface: XDP, tcx ingress and egress.
+ebpf::Result<std::vector<ebpf::Program>> attached_programs(const std::string& netns) {
+  auto guard = EBPF_TRY(ebpf::netlink::NetnsGuard::enter(Topology::path(netns)));
+  const auto ifindex = EBPF_TRY(ebpf::netlink::interface_index(Topology::kIngressInterface));
+  std::vector<std::uint32_t> ids;
+  if (auto xdp = EBPF_TRY(ebpf::query_xdp(ifindex)); xdp.prog_id != 0) ids.push_back(xdp.prog_id);
+  for (auto direction : {ebpf::TcDirection::ingress, ebpf::TcDirection::egress}) {
+    auto tcx = EBPF_TRY(ebpf::query_tcx(ifindex, direction));
+    ids.insert(ids.end(), tcx.prog_ids.begin(), tcx.prog_ids.end());
+  }
+  std::vector<ebpf::Program> programs;
+  for (auto id : ids) programs.push_back(EBPF_TRY(ebpf::Program::from_id(id)));
+  return programs;
+}
+
+// Run time and runs summed over `programs` (non-zero only while run stats are on).
+struct RunStats {
+  double ns = 0;
+  double runs = 0;
+};
+RunStats run_stats(const std::vector<ebpf::Program>& programs) {
+  RunStats sum;
+  for (const auto& p : programs)
+    if (auto info = p.info()) {
+      sum.ns += static_cast<double>(info->run_time_ns);
+      sum.runs += static_cast<double>(info->run_count);
+    }
+  return sum;
+}
+
+// Runs wrk against `address` and sets the counters; an error message or empty. `programs`: the balancer's
+// programs to report run time for (--bpf_stats).
+std::string run_wrk(benchmark::State& state, const std::string& address, bool keep_alive,
+                    const std::vector<ebpf::Program>& programs) {
   auto& b = bench();
   std::vector<std::string> argv{"wrk", "-t1", "-c32", "-d" + std::to_string(g_seconds) + "s"};
   if (!keep_alive) argv.insert(argv.end(), {"-H", "Connection: close"});
   argv.push_back("http://" + address + "/");
+  const RunStats stats_before = run_stats(programs);
   const double before = softirq_seconds();
   auto out = run_command(argv, Topology::path(b.topology->client_netns()), std::chrono::seconds(g_seconds + 30));
   const double after = softirq_seconds();
+  const RunStats stats_after = run_stats(programs);
   if (!out) return out.error().to_string();
   const auto rps_at = out->find("Requests/sec:");
   const auto total_at = out->find(" requests in ");
@@ -111,12 +155,18 @@ std::string run_wrk(benchmark::State& state, const std::string& address, bool ke
     state.counters["errors_reported"] = 1;
   state.counters["requests_per_s"] = rps;
   state.counters["softirq_us_per_req"] = requests > 0 ? (after - before) * 1e6 / requests : 0;
+  if (!programs.empty()) {
+    const double ns = stats_after.ns - stats_before.ns, runs = stats_after.runs - stats_before.runs;
+    state.counters["bpf_ns_per_req"] = requests > 0 ? ns / requests : 0;
+    state.counters["bpf_ns_per_run"] = runs > 0 ? ns / runs : 0;
+  }
   return {};
 }
 
-void run_mode(benchmark::State& state, const std::string& address, bool keep_alive) {
+void run_mode(benchmark::State& state, const std::string& address, bool keep_alive,
+              const std::vector<ebpf::Program>& programs = {}) {
   for (auto _ : state) {
-    if (auto e = run_wrk(state, address, keep_alive); !e.empty()) {
+    if (auto e = run_wrk(state, address, keep_alive, programs); !e.empty()) {
       state.SkipWithError(e.c_str());
       return;
     }
@@ -158,7 +208,18 @@ void run_ebpf_lb(benchmark::State& state, std::vector<std::string> extra_args) {
   auto balancer = Balancer::start(s, {.binary = binary, .netns = b.topology->lb_netns(), .work_dir = b.work,
                                       .extra_args = std::move(extra_args), .ready_timeout = std::chrono::seconds(20)});
   if (!balancer) return state.SkipWithError(balancer.error().to_string().c_str());
-  run_mode(state, Topology::kVip, state.range(0) != 0);
+  std::optional<ebpf::Fd> stats_on;
+  std::vector<ebpf::Program> programs;
+  if (g_bpf_stats) {
+    auto on = ebpf::enable_run_stats();
+    if (!on) return state.SkipWithError(on.error().to_string().c_str());
+    auto found = attached_programs(b.topology->lb_netns());
+    if (!found) return state.SkipWithError(found.error().to_string().c_str());
+    if (found->empty()) return state.SkipWithError("ebpf-lb attached no program to its ingress interface");
+    stats_on = std::move(*on);
+    programs = std::move(*found);
+  }
+  run_mode(state, Topology::kVip, state.range(0) != 0, programs);
 }
 
 void BM_EbpfLbXdp(benchmark::State& state) { run_ebpf_lb(state, {}); }
@@ -200,6 +261,10 @@ int main(int argc, char** argv) {
     }
     if (arg.rfind("--lb_conntrack=", 0) == 0) {
       g_lb_conntrack = static_cast<std::uint32_t>(std::max(1024L, std::atol(arg.c_str() + 15)));
+      continue;
+    }
+    if (arg == "--bpf_stats") {
+      g_bpf_stats = true;
       continue;
     }
     if (arg.rfind("--seconds=", 0) == 0) {  // wrk duration per run (default 3)
