@@ -4,10 +4,12 @@
 // linear area and every further iovec in a fragment, and with GRO off nothing pulls them back. A datagram
 // written as [Ethernet header][IPv4 + UDP + payload] reaches TC ingress with 14 linear bytes (a probe
 // program placed first on the hook checks this), must be DNATed to the backend socket, and the backend's
-// reply must leave the tap SNATed back to the VIP. Needs root.
+// reply must leave the tap SNATed back to the VIP; an ICMP error whose quote is in a fragment must still be
+// translated. Needs root.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/errqueue.h>
 #include <linux/ethtool.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
@@ -20,6 +22,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -132,51 +136,81 @@ std::vector<std::uint8_t> read_udp_frame(int tap) {
   return {};
 }
 
-TEST(TcPagedHeaders, ADatagramWhoseHeadersAreInPageFragmentsIsDnatedAndItsReplySnated) {
-  EBPF_REQUIRE_KERNEL();
-  ASSERT_OK_AND_ASSIGN(auto netns, TestNetns::create("paged"));
-  ASSERT_OK_AND_ASSIGN(auto scope, NetnsScope::enter(netns));
-  ASSERT_OK_AND_ASSIGN(auto tap, open_paged_tap());
-  ASSERT_OK(netns.sh(std::string("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 && ip link set ") + kTap +
-                     " address 02:00:00:00:0a:01 up && ip addr add 10.12.0.1/24 dev " + kTap +
-                     " && ip neigh add 10.12.0.2 lladdr 02:00:00:00:0a:02 dev " + kTap));
+// One namespace with the paged tap as the balancer's client-facing interface (TC ingress hook); the backend is
+// a UDP socket on the tap's own address, so DNATed datagrams are delivered locally and replies leave the tap.
+class TcPagedHeaders : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EBPF_REQUIRE_KERNEL();
+    auto netns = TestNetns::create("paged");
+    ASSERT_TRUE(netns.has_value()) << netns.error().to_string();
+    netns_.emplace(std::move(*netns));
+    auto scope = NetnsScope::enter(*netns_);
+    ASSERT_TRUE(scope.has_value()) << scope.error().to_string();
+    scope_.emplace(std::move(*scope));
+    ASSERT_OK_AND_ASSIGN(tap_, open_paged_tap());
+    ASSERT_OK(netns_->sh(std::string("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 && ip link set ") + kTap +
+                         " address 02:00:00:00:0a:01 up && ip addr add 10.12.0.1/24 dev " + kTap +
+                         " && ip neigh add 10.12.0.2 lladdr 02:00:00:00:0a:02 dev " + kTap));
+    const auto config = udp_config();
+    ASSERT_OK_AND_ASSIGN(maps_, DataPathMaps::create(config, 4096));
+    ASSERT_OK_AND_ASSIGN(tables_, compile_tables(config));
+    ASSERT_OK(maps_->apply(*tables_));
+    ASSERT_TRUE(bind_udp(backend_, "10.12.0.1", 5000)) << std::strerror(errno);
+    ASSERT_OK_AND_ASSIGN(plane_, DataPlane::start(*maps_, {.ingress = kTap, .ingress_hook = IngressHook::tc}));
+  }
+  void TearDown() override {
+    if (plane_) EXPECT_OK(plane_->shutdown(false));
+  }
 
-  const auto config = udp_config();
-  ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, 4096));
-  ASSERT_OK_AND_ASSIGN(auto tables, compile_tables(config));
-  ASSERT_OK(maps.apply(tables));
-  Socket backend;
-  ASSERT_TRUE(bind_udp(backend, "10.12.0.1", 5000)) << std::strerror(errno);
-  ASSERT_OK_AND_ASSIGN(auto plane, DataPlane::start(maps, {.ingress = kTap, .ingress_hook = IngressHook::tc}));
+  // Writes `frame` to the tap as two iovecs, the first `linear` bytes and the rest: the skb's linear area and
+  // one page fragment. Returns what the probe (first on TC ingress) saw as the linear area.
+  std::uint64_t write_split(const std::vector<std::uint8_t>& frame, std::size_t linear) {
+    auto probe = LinearProbe::create(static_cast<std::uint32_t>(frame.size()));
+    EXPECT_TRUE(probe.has_value());
+    if (!probe) return 0;
+    auto link = ebpf::attach_tcx(probe->program, kTap, ebpf::TcDirection::ingress, {.position = ebpf::TcxPosition::first});
+    EXPECT_TRUE(link.has_value());
+    auto* bytes = const_cast<std::uint8_t*>(frame.data());
+    iovec iov[2] = {{bytes, linear}, {bytes + linear, frame.size() - linear}};
+    EXPECT_EQ(::writev(tap_.get(), iov, 2), static_cast<ssize_t>(frame.size())) << std::strerror(errno);
+    return probe->linear_bytes();
+  }
 
-  const std::string payload = "headers in page fragments";
-  packet::Builder b;
-  b.ethernet(kClientMac, kTapMac).ipv4(*packet::parse_ipv4("10.12.0.2"), *packet::parse_ipv4("10.0.0.100")).udp(6000, 80).payload(payload);
-  ASSERT_OK_AND_ASSIGN(auto frame, b.build());
-  ASSERT_OK_AND_ASSIGN(auto probe, LinearProbe::create(static_cast<std::uint32_t>(frame.size())));
-  ASSERT_OK_AND_ASSIGN(auto probe_link, ebpf::attach_tcx(probe.program, kTap, ebpf::TcDirection::ingress,
-                                                         {.position = ebpf::TcxPosition::first}));
+  // client:6000 → VIP:80 with `payload`, headers in a page fragment; the backend must receive it from the client.
+  void send_request(const std::string& payload) {
+    packet::Builder b;
+    b.ethernet(kClientMac, kTapMac).ipv4(*packet::parse_ipv4("10.12.0.2"), *packet::parse_ipv4("10.0.0.100")).udp(6000, 80).payload(payload);
+    ASSERT_OK_AND_ASSIGN(auto frame, b.build());
+    EXPECT_EQ(write_split(frame, 14), 14u) << "the test's premise: TC ingress sees only the Ethernet header linear";
+    char buffer[256] = {};
+    sockaddr_in from{};
+    socklen_t from_len = sizeof from;
+    pollfd p{.fd = backend_.fd, .events = POLLIN, .revents = 0};
+    ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the DNATed datagram never reached the backend";
+    const auto got = ::recvfrom(backend_.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+    ASSERT_EQ(std::string(buffer, static_cast<std::size_t>(std::max<ssize_t>(got, 0))), payload);
+    EXPECT_EQ(address_of(from), "10.12.0.2");
+    EXPECT_EQ(ntohs(from.sin_port), 6000);
+  }
 
-  // [Ethernet][the rest]: the first iovec becomes the linear area, the second a page fragment.
-  iovec iov[2] = {{frame.data(), 14}, {frame.data() + 14, frame.size() - 14}};
-  ASSERT_EQ(::writev(tap.get(), iov, 2), static_cast<ssize_t>(frame.size())) << std::strerror(errno);
-  EXPECT_EQ(probe.linear_bytes(), 14u) << "the test's premise: TC ingress sees only the Ethernet header linear";
+  std::optional<TestNetns> netns_;
+  std::optional<NetnsScope> scope_;
+  ebpf::Fd tap_;
+  std::optional<DataPathMaps> maps_;
+  std::optional<CompiledTables> tables_;
+  Socket backend_;
+  std::unique_ptr<DataPlane> plane_;
+};
 
-  char buffer[256] = {};
-  sockaddr_in from{};
-  socklen_t from_len = sizeof from;
-  pollfd p{.fd = backend.fd, .events = POLLIN, .revents = 0};
-  ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the DNATed datagram never reached the backend";
-  const auto got = ::recvfrom(backend.fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
-  ASSERT_EQ(std::string(buffer, static_cast<std::size_t>(std::max<ssize_t>(got, 0))), payload);
-  EXPECT_EQ(address_of(from), "10.12.0.2");
-  EXPECT_EQ(ntohs(from.sin_port), 6000);
+TEST_F(TcPagedHeaders, ADatagramWhoseHeadersAreInAPageFragmentIsDnatedAndItsReplySnated) {
+  ASSERT_NO_FATAL_FAILURE(send_request("headers in page fragments"));
 
   const std::string reply = "reply from the backend";
   const auto client = ipv4("10.12.0.2", 6000);
-  ASSERT_EQ(::sendto(backend.fd, reply.data(), reply.size(), 0, reinterpret_cast<const sockaddr*>(&client), sizeof client),
+  ASSERT_EQ(::sendto(backend_.fd, reply.data(), reply.size(), 0, reinterpret_cast<const sockaddr*>(&client), sizeof client),
             static_cast<ssize_t>(reply.size()));
-  const auto out = read_udp_frame(tap.get());
+  const auto out = read_udp_frame(tap_.get());
   ASSERT_FALSE(out.empty()) << "no reply frame left the tap";
   ASSERT_OK_AND_ASSIGN(auto parsed, packet::parse(out));
   EXPECT_EQ(parsed.src_ipv4, *packet::parse_ipv4("10.0.0.100")) << "SNATed back to the VIP";
@@ -187,11 +221,56 @@ TEST(TcPagedHeaders, ADatagramWhoseHeadersAreInPageFragmentsIsDnatedAndItsReplyS
   EXPECT_EQ(parsed.l4_checksum_ok, true);
   EXPECT_EQ(std::string(parsed.payload.begin(), parsed.payload.end()), reply);
 
-  ASSERT_OK_AND_ASSIGN(auto svc, maps.service_counters(tables.service_ids.at("echo")));
+  ASSERT_OK_AND_ASSIGN(auto svc, maps_->service_counters(tables_->service_ids.at("echo")));
   EXPECT_EQ(svc.new_flows, 1u);
-  ASSERT_OK_AND_ASSIGN(auto global, maps.global_counters());
+  ASSERT_OK_AND_ASSIGN(auto global, maps_->global_counters());
   EXPECT_EQ(global.malformed, 0u);
-  ASSERT_OK(plane->shutdown(false));
+}
+
+// The client's "port unreachable" about a reply VIP:80 → client:6000, with the outer headers linear and the
+// quote in a page fragment (the parse reaches ICMP on the linear part; the translation needs the quote): it
+// must reach the backend socket as an error about its own datagram 10.12.0.1:5000 → client:6000.
+TEST_F(TcPagedHeaders, AnIcmpErrorWhoseQuoteIsInAPageFragmentIsTranslatedToTheBackend) {
+  ASSERT_NO_FATAL_FAILURE(send_request("open the flow"));
+  const int on = 1;
+  ASSERT_EQ(::setsockopt(backend_.fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on), 0);
+
+  packet::Builder reply;
+  reply.ethernet(kTapMac, kClientMac).ipv4(*packet::parse_ipv4("10.0.0.100"), *packet::parse_ipv4("10.12.0.2")).udp(80, 6000).payload("reply");
+  ASSERT_OK_AND_ASSIGN(auto reply_frame, reply.build());
+  const std::vector<std::uint8_t> quote(reply_frame.begin() + 14, reply_frame.end());
+  packet::Builder error;
+  error.ethernet(kClientMac, kTapMac).ipv4(*packet::parse_ipv4("10.12.0.2"), *packet::parse_ipv4("10.0.0.100"))
+      .icmp({.type = 3, .code = 3, .rest = 0}).payload(quote);
+  ASSERT_OK_AND_ASSIGN(auto frame, error.build());
+  constexpr std::size_t kOuterHeaders = 14 + 20 + 8;  // Ethernet + IPv4 + ICMP
+  EXPECT_EQ(write_split(frame, kOuterHeaders), kOuterHeaders) << "the test's premise: the quote is not linear";
+
+  pollfd p{.fd = backend_.fd, .events = POLLERR, .revents = 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1) << "no error reached the backend socket";
+  char data[64];
+  char control[256];
+  sockaddr_in offender_to{};
+  iovec iov{data, sizeof data};
+  msghdr msg{};
+  msg.msg_name = &offender_to;
+  msg.msg_namelen = sizeof offender_to;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ASSERT_GE(::recvmsg(backend_.fd, &msg, MSG_ERRQUEUE), 0) << std::strerror(errno);
+  const sock_extended_err* ee = nullptr;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ee = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(c));
+  ASSERT_NE(ee, nullptr);
+  EXPECT_EQ(ee->ee_errno, static_cast<std::uint32_t>(ECONNREFUSED));
+  EXPECT_EQ(ee->ee_origin, SO_EE_ORIGIN_ICMP);
+  EXPECT_EQ(address_of(offender_to), "10.12.0.2") << "the quoted datagram's destination: the client";
+  EXPECT_EQ(ntohs(offender_to.sin_port), 6000);
+
+  ASSERT_OK_AND_ASSIGN(auto global, maps_->global_counters());
+  EXPECT_EQ(global.icmp_translated, 1u);
 }
 
 }  // namespace
