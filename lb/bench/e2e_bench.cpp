@@ -17,8 +17,8 @@
 //
 // `--bpf_stats` adds, for the ebpf-lb modes, the run time of ebpf-lb's own programs as the kernel accounts it
 // (BPF_ENABLE_STATS): bpf_ns_per_req (all its programs, per request: the part of softirq_us_per_req that is
-// ebpf-lb's) and bpf_ns_per_run (per program run, i.e. per packet and hook). Off by default: the accounting
-// itself reads the clock twice per run, which the softirq comparison with nftables must not pay.
+// ebpf-lb's) and bpf_in_ns_per_run / bpf_out_ns_per_run (per packet at the DNAT and the SNAT hook). Off by
+// default: the accounting itself reads the clock twice per run, which the comparison with nftables must not pay.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -102,18 +102,22 @@ Bench& bench() {
   return instance;
 }
 
-// The programs on the load balancer namespace's client-facing interface: XDP, tcx ingress and egress.
-ebpf::Result<std::vector<ebpf::Program>> attached_programs(const std::string& netns) {
+// The programs on the load balancer namespace's client-facing interface: ingress (XDP or tcx) and egress (tcx).
+struct HookPrograms {
+  std::vector<ebpf::Program> ingress;
+  std::vector<ebpf::Program> egress;
+  bool empty() const { return ingress.empty() && egress.empty(); }
+};
+ebpf::Result<HookPrograms> attached_programs(const std::string& netns) {
   auto guard = EBPF_TRY(ebpf::netlink::NetnsGuard::enter(Topology::path(netns)));
   const auto ifindex = EBPF_TRY(ebpf::netlink::interface_index(Topology::kIngressInterface));
-  std::vector<std::uint32_t> ids;
-  if (auto xdp = EBPF_TRY(ebpf::query_xdp(ifindex)); xdp.prog_id != 0) ids.push_back(xdp.prog_id);
+  HookPrograms programs;
+  if (auto xdp = EBPF_TRY(ebpf::query_xdp(ifindex)); xdp.prog_id != 0)
+    programs.ingress.push_back(EBPF_TRY(ebpf::Program::from_id(xdp.prog_id)));
   for (auto direction : {ebpf::TcDirection::ingress, ebpf::TcDirection::egress}) {
-    auto tcx = EBPF_TRY(ebpf::query_tcx(ifindex, direction));
-    ids.insert(ids.end(), tcx.prog_ids.begin(), tcx.prog_ids.end());
+    auto& into = direction == ebpf::TcDirection::ingress ? programs.ingress : programs.egress;
+    for (auto id : EBPF_TRY(ebpf::query_tcx(ifindex, direction)).prog_ids) into.push_back(EBPF_TRY(ebpf::Program::from_id(id)));
   }
-  std::vector<ebpf::Program> programs;
-  for (auto id : ids) programs.push_back(EBPF_TRY(ebpf::Program::from_id(id)));
   return programs;
 }
 
@@ -135,16 +139,16 @@ RunStats run_stats(const std::vector<ebpf::Program>& programs) {
 // Runs wrk against `address` and sets the counters; an error message or empty. `programs`: the balancer's
 // programs to report run time for (--bpf_stats).
 std::string run_wrk(benchmark::State& state, const std::string& address, bool keep_alive,
-                    const std::vector<ebpf::Program>& programs) {
+                    const HookPrograms& programs) {
   auto& b = bench();
   std::vector<std::string> argv{"wrk", "-t1", "-c32", "-d" + std::to_string(g_seconds) + "s"};
   if (!keep_alive) argv.insert(argv.end(), {"-H", "Connection: close"});
   argv.push_back("http://" + address + "/");
-  const RunStats stats_before = run_stats(programs);
+  const RunStats in_before = run_stats(programs.ingress), out_before = run_stats(programs.egress);
   const double before = softirq_seconds();
   auto out = run_command(argv, Topology::path(b.topology->client_netns()), std::chrono::seconds(g_seconds + 30));
   const double after = softirq_seconds();
-  const RunStats stats_after = run_stats(programs);
+  const RunStats in_after = run_stats(programs.ingress), out_after = run_stats(programs.egress);
   if (!out) return out.error().to_string();
   const auto rps_at = out->find("Requests/sec:");
   const auto total_at = out->find(" requests in ");
@@ -156,15 +160,17 @@ std::string run_wrk(benchmark::State& state, const std::string& address, bool ke
   state.counters["requests_per_s"] = rps;
   state.counters["softirq_us_per_req"] = requests > 0 ? (after - before) * 1e6 / requests : 0;
   if (!programs.empty()) {
-    const double ns = stats_after.ns - stats_before.ns, runs = stats_after.runs - stats_before.runs;
-    state.counters["bpf_ns_per_req"] = requests > 0 ? ns / requests : 0;
-    state.counters["bpf_ns_per_run"] = runs > 0 ? ns / runs : 0;
+    const double in_ns = in_after.ns - in_before.ns, in_runs = in_after.runs - in_before.runs;
+    const double out_ns = out_after.ns - out_before.ns, out_runs = out_after.runs - out_before.runs;
+    state.counters["bpf_ns_per_req"] = requests > 0 ? (in_ns + out_ns) / requests : 0;
+    state.counters["bpf_in_ns_per_run"] = in_runs > 0 ? in_ns / in_runs : 0;
+    state.counters["bpf_out_ns_per_run"] = out_runs > 0 ? out_ns / out_runs : 0;
   }
   return {};
 }
 
 void run_mode(benchmark::State& state, const std::string& address, bool keep_alive,
-              const std::vector<ebpf::Program>& programs = {}) {
+              const HookPrograms& programs = {}) {
   for (auto _ : state) {
     if (auto e = run_wrk(state, address, keep_alive, programs); !e.empty()) {
       state.SkipWithError(e.c_str());
@@ -209,7 +215,7 @@ void run_ebpf_lb(benchmark::State& state, std::vector<std::string> extra_args) {
                                       .extra_args = std::move(extra_args), .ready_timeout = std::chrono::seconds(20)});
   if (!balancer) return state.SkipWithError(balancer.error().to_string().c_str());
   std::optional<ebpf::Fd> stats_on;
-  std::vector<ebpf::Program> programs;
+  HookPrograms programs;
   if (g_bpf_stats) {
     auto on = ebpf::enable_run_stats();
     if (!on) return state.SkipWithError(on.error().to_string().c_str());
