@@ -13,7 +13,7 @@
 // done. /proc/stat is machine-wide, so it includes the client's and backends' softirq work too (the same
 // in every mode); differences between modes are the load balancer's own cost. Tick-based (10 ms jiffies):
 // runs of a few seconds give a resolution of a few percent. A smoke run (--benchmark_min_time < 0.5) uses
-// 1-second wrk runs.
+// 1-second wrk runs and turns --bpf_stats on.
 //
 // `--bpf_stats` adds, for the ebpf-lb modes, the run time of ebpf-lb's own programs as the kernel accounts it
 // (BPF_ENABLE_STATS): bpf_ns_per_req (all its programs, per request: the part of softirq_us_per_req that is
@@ -116,7 +116,8 @@ ebpf::Result<HookPrograms> attached_programs(const std::string& netns) {
     programs.ingress.push_back(EBPF_TRY(ebpf::Program::from_id(xdp.prog_id)));
   for (auto direction : {ebpf::TcDirection::ingress, ebpf::TcDirection::egress}) {
     auto& into = direction == ebpf::TcDirection::ingress ? programs.ingress : programs.egress;
-    for (auto id : EBPF_TRY(ebpf::query_tcx(ifindex, direction)).prog_ids) into.push_back(EBPF_TRY(ebpf::Program::from_id(id)));
+    for (auto id : EBPF_TRY(ebpf::query_tcx(ifindex, direction)).prog_ids)
+      into.push_back(EBPF_TRY(ebpf::Program::from_id(id)));
   }
   return programs;
 }
@@ -165,6 +166,7 @@ std::string run_wrk(benchmark::State& state, const std::string& address, bool ke
     state.counters["bpf_ns_per_req"] = requests > 0 ? (in_ns + out_ns) / requests : 0;
     state.counters["bpf_in_ns_per_run"] = in_runs > 0 ? in_ns / in_runs : 0;
     state.counters["bpf_out_ns_per_run"] = out_runs > 0 ? out_ns / out_runs : 0;
+    if (in_runs == 0 || out_runs == 0) return "run stats on, but a hook's programs never ran: traffic bypassed ebpf-lb";
   }
   return {};
 }
@@ -256,7 +258,12 @@ int main(int argc, char** argv) {
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg.rfind("--benchmark_min_time=", 0) == 0 && std::strtod(arg.c_str() + 21, nullptr) < 0.5) g_seconds = 1;
+    // A smoke run: 1-second wrk runs, and --bpf_stats on, so the smoke run also checks that the traffic went
+    // through both of ebpf-lb's hooks (its figures mean nothing at that length anyway).
+    if (arg.rfind("--benchmark_min_time=", 0) == 0 && std::strtod(arg.c_str() + 21, nullptr) < 0.5) {
+      g_seconds = 1;
+      g_bpf_stats = true;
+    }
     if (arg.rfind("--rounds=", 0) == 0) {
       rounds = std::max(1, std::atoi(arg.c_str() + 9));
       continue;  // ours, not Google Benchmark's

@@ -79,7 +79,8 @@ ebpf::Result<ebpf::Fd> open_paged_tap() {
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, kTap, IFNAMSIZ - 1);
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_NAPI | IFF_NAPI_FRAGS;
-  if (::ioctl(tap.get(), TUNSETIFF, &ifr) != 0) return ebpf::Error::from_errno(errno, "TUNSETIFF", "a tap with IFF_NAPI_FRAGS");
+  if (::ioctl(tap.get(), TUNSETIFF, &ifr) != 0)
+    return ebpf::Error::from_errno(errno, "TUNSETIFF", "a tap with IFF_NAPI_FRAGS");
   ebpf::Fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   ethtool_value gro{.cmd = ETHTOOL_SGRO, .data = 0};
   ifr.ifr_data = reinterpret_cast<char*>(&gro);
@@ -180,7 +181,8 @@ class TcPagedHeaders : public ::testing::Test {
   // client:6000 → VIP:80 with `payload`, headers in a page fragment; the backend must receive it from the client.
   void send_request(const std::string& payload) {
     packet::Builder b;
-    b.ethernet(kClientMac, kTapMac).ipv4(*packet::parse_ipv4("10.12.0.2"), *packet::parse_ipv4("10.0.0.100")).udp(6000, 80).payload(payload);
+    b.ethernet(kClientMac, kTapMac).ipv4(*packet::parse_ipv4("10.12.0.2"), *packet::parse_ipv4("10.0.0.100"));
+    b.udp(6000, 80).payload(payload);
     ASSERT_OK_AND_ASSIGN(auto frame, b.build());
     EXPECT_EQ(write_split(frame, 14), 14u) << "the test's premise: TC ingress sees only the Ethernet header linear";
     char buffer[256] = {};
@@ -236,7 +238,8 @@ TEST_F(TcPagedHeaders, AnIcmpErrorWhoseQuoteIsInAPageFragmentIsTranslatedToTheBa
   ASSERT_EQ(::setsockopt(backend_.fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on), 0);
 
   packet::Builder reply;
-  reply.ethernet(kTapMac, kClientMac).ipv4(*packet::parse_ipv4("10.0.0.100"), *packet::parse_ipv4("10.12.0.2")).udp(80, 6000).payload("reply");
+  reply.ethernet(kTapMac, kClientMac).ipv4(*packet::parse_ipv4("10.0.0.100"), *packet::parse_ipv4("10.12.0.2"));
+  reply.udp(80, 6000).payload("reply");
   ASSERT_OK_AND_ASSIGN(auto reply_frame, reply.build());
   const std::vector<std::uint8_t> quote(reply_frame.begin() + 14, reply_frame.end());
   packet::Builder error;
@@ -262,7 +265,8 @@ TEST_F(TcPagedHeaders, AnIcmpErrorWhoseQuoteIsInAPageFragmentIsTranslatedToTheBa
   ASSERT_GE(::recvmsg(backend_.fd, &msg, MSG_ERRQUEUE), 0) << std::strerror(errno);
   const sock_extended_err* ee = nullptr;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ee = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(c));
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR)
+      ee = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(c));
   ASSERT_NE(ee, nullptr);
   EXPECT_EQ(ee->ee_errno, static_cast<std::uint32_t>(ECONNREFUSED));
   EXPECT_EQ(ee->ee_origin, SO_EE_ORIGIN_ICMP);
