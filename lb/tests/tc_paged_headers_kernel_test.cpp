@@ -252,7 +252,7 @@ TEST_F(TcPagedHeaders, AnIcmpErrorWhoseQuoteIsInAPageFragmentIsTranslatedToTheBa
   pollfd p{.fd = backend_.fd, .events = POLLERR, .revents = 0};
   ASSERT_EQ(::poll(&p, 1, 2000), 1) << "no error reached the backend socket";
   char data[64];
-  char control[256];
+  alignas(cmsghdr) char control[256];
   sockaddr_in offender_to{};
   iovec iov{data, sizeof data};
   msghdr msg{};
