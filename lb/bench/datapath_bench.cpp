@@ -21,6 +21,12 @@
 // reported with SkipWithError. Without the clang-built object (no clang at build time) the comparator is
 // reported missing and only our program is timed (an error with CI=true).
 //
+// Established flow, cold caches: the same single established flow, but each program and each harness runs
+// once per test_run (repeat=1) right after the benchmark read an 8 MiB buffer, so code, map entries and
+// counters come from beyond the core's L2, as between two packets of a flow in a real run (the e2e bench's
+// --bpf_stats measured 400-600 ns per packet there against ~35 ns here for a hot flow). This is the
+// scenario that attributes that cost: every distinct cache line a packet touches shows up in it.
+//
 // Maps: lb_conntrack / ref_conntrack are LRU hashes of kConntrackEntries; Maglev tables of 1009 slots; one
 // service with 3 backends. Flow events are switched off (lb_config flags) because the reference emits none.
 #include <arpa/inet.h>
@@ -314,7 +320,28 @@ DataPaths& data_paths() {
   return *paths;
 }
 
-enum class Kind { hot, live_flows, new_flow };
+enum class Kind { hot, live_flows, new_flow, cold_cache };
+
+// The cold-cache scenario: in a real run, wrk, nginx and the TCP stack run on the same CPUs between two
+// packets of a flow and push the programs' code and map entries out of the core's own caches. Reading a
+// buffer larger than a core's L2 before every single run (repeat=1) reproduces that, for both programs and
+// both harnesses alike.
+constexpr std::size_t kSweepBytes = 8U << 20;
+constexpr int kColdSamples = 200;  // single runs per side and iteration
+
+void sweep_caches() {
+  static std::vector<std::uint64_t> buffer(kSweepBytes / sizeof(std::uint64_t), 1);
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < buffer.size(); i += 8) sum += buffer[i];  // one read per 64-byte line
+  benchmark::DoNotOptimize(sum);
+}
+
+// One cold run of `program`: its duration in ns as the kernel measured it.
+ebpf::Result<double> cold_run(const ebpf::Program& program, const std::vector<std::uint8_t>& frame) {
+  sweep_caches();
+  auto r = EBPF_TRY(program.test_run({.data_in = frame, .data_out_size = 0, .repeat = 1}));
+  return static_cast<double>(r.duration.count());
+}
 
 ref_harness_state harness_state(const std::vector<std::uint8_t>& frame, std::uint32_t mode, std::uint32_t flows) {
   ref_harness_state s{};
@@ -347,6 +374,7 @@ ebpf::Result<void> prepare(DataPaths& dp, Kind kind) {
     for (const auto& side : dp.sides) EBPF_TRY(set_state(side, s));
     return ebpf::ok();
   }
+  // (hot and cold_cache: one established flow)
   const std::uint32_t flows = kind == Kind::live_flows ? kLiveFlows : 1;
   const std::uint32_t mode = kind == Kind::live_flows ? REF_HARNESS_CYCLE : 0;
   for (const auto& side : dp.sides) {
@@ -406,7 +434,16 @@ void run_scenario(benchmark::State& state, Kind kind) {
   std::uint64_t calls = 0;
   for (auto _ : state) {
     // Interleaved in one iteration so load changes hit every variant alike.
-    for (std::size_t i = 0; i < dp.sides.size(); ++i) {
+    for (int sample = 0; kind == Kind::cold_cache && sample < kColdSamples; ++sample) {
+      for (std::size_t i = 0; i < dp.sides.size(); ++i) {
+        auto r = cold_run(*dp.sides[i].restored, frame);
+        auto h = cold_run(*dp.sides[i].alone, frame);
+        if (!r || !h) return state.SkipWithError((!r ? r.error() : h.error()).to_string().c_str());
+        restored[i] += *r / kColdSamples;
+        alone[i] += *h / kColdSamples;
+      }
+    }
+    for (std::size_t i = 0; kind != Kind::cold_cache && i < dp.sides.size(); ++i) {
       auto r = dp.sides[i].restored->test_run({.data_in = frame, .data_out_size = 0, .repeat = kRepeat});
       auto h = dp.sides[i].alone->test_run({.data_in = frame, .data_out_size = 0, .repeat = kRepeat});
       if (!r || !h) return state.SkipWithError((!r ? r.error() : h.error()).to_string().c_str());
@@ -431,21 +468,26 @@ void run_scenario(benchmark::State& state, Kind kind) {
     state.counters["ref_harness_ns"] = alone[1] / n;
     state.counters["ref_ns"] = ref;
     state.counters["ratio"] = ours / std::max(0.5, ref);
-    state.SetLabel(kind == Kind::new_flow ? "ratio goal <= 1.0" : kind == Kind::hot ? "goals: ratio <= 1.2, ours <= 40 ns" : "ratio goal <= 1.2");
+    state.SetLabel(kind == Kind::new_flow     ? "ratio goal <= 1.0"
+                   : kind == Kind::hot        ? "goals: ratio <= 1.2, ours <= 40 ns"
+                   : kind == Kind::cold_cache ? "caches swept before every run (no goal stated)"
+                                              : "ratio goal <= 1.2");
   } else {
     state.SetLabel(dp.reference_missing);
   }
   state.counters["conntrack_max"] = kConntrackEntries;
-  state.counters["live_flows"] = kind == Kind::live_flows ? kLiveFlows : kind == Kind::hot ? 1 : 0;
+  state.counters["live_flows"] = kind == Kind::live_flows ? kLiveFlows : kind == Kind::new_flow ? 0 : 1;
 }
 
 void BM_DataPath_EstablishedHotFlow(benchmark::State& state) { run_scenario(state, Kind::hot); }
 void BM_DataPath_Established100kFlows(benchmark::State& state) { run_scenario(state, Kind::live_flows); }
 void BM_DataPath_NewFlow(benchmark::State& state) { run_scenario(state, Kind::new_flow); }
+void BM_DataPath_EstablishedColdCache(benchmark::State& state) { run_scenario(state, Kind::cold_cache); }
 
 BENCHMARK(BM_DataPath_EstablishedHotFlow)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DataPath_Established100kFlows)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DataPath_NewFlow)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DataPath_EstablishedColdCache)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
