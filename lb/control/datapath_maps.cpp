@@ -23,6 +23,19 @@ ebpf::Result<T> sum_lookup(const ebpf::Map& map, std::uint32_t key) {
   return sum_per_cpu(std::span<const T>(per_cpu));
 }
 
+// Zeroes the per-CPU counters of every id in `next` that named something else (or nothing) in `previous`:
+// ids are reused lowest-free-first, and a new service or backend must not inherit a removed one's counts.
+ebpf::Result<void> reset_reassigned_counters(ebpf::Map& counters, const std::map<std::string, std::uint32_t>& next,
+                                             const std::map<std::string, std::uint32_t>& previous) {
+  const std::vector<std::byte> zeros(counters.value_buffer_size());
+  for (const auto& [name, id] : next) {
+    const auto before = previous.find(name);
+    if (before != previous.end() && before->second == id) continue;
+    EBPF_TRY(counters.update(ebpf::as_bytes_of(id), zeros));
+  }
+  return ebpf::ok();
+}
+
 template <class K, class V>
 std::vector<std::vector<std::byte>> stale_keys(const std::vector<std::pair<K, V>>& before, const std::vector<std::pair<K, V>>& after) {
   std::set<std::vector<std::byte>> live;
@@ -186,6 +199,12 @@ ebpf::Result<void> DataPathMaps::apply(const CompiledTables& next, const Compile
   auto& maglev = maps_.at("lb_maglev");
   auto& services = maps_.at("lb_services");
   auto& routes = maps_.at("lb_src_routes");
+  // Before the new tables go live, so the new owner's first packets are counted. (Flows of a removed
+  // backend that are still open count into its old id until they end, whoever holds it now.)
+  if (previous != nullptr) {
+    EBPF_TRY(reset_reassigned_counters(maps_.at("lb_svc_stats"), next.service_ids, previous->service_ids));
+    EBPF_TRY(reset_reassigned_counters(maps_.at("lb_be_stats"), next.backend_ids, previous->backend_ids));
+  }
   for (const auto& [id, value] : next.backends) EBPF_TRY(backends.update(ebpf::as_bytes_of(id), ebpf::as_bytes_of(value)));
   for (const auto& table : next.maglev_tables) {
     if (table.slots.empty()) continue;

@@ -144,6 +144,56 @@ TEST(DataPathMaps, ReloadSwitchesTablesAndRemovesStaleEntries) {
   }
 }
 
+// Ids are reused lowest-free-first: a backend or service added by a reload may get a removed one's id, and
+// must start from zero counts, while ids that keep their owner keep their counts.
+TEST(DataPathMaps, ReloadZeroesCountersOfReassignedIdsOnly) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto config, parse_config(kYaml, "k.yaml"));
+  ASSERT_OK_AND_ASSIGN(auto first, compile_tables(config));
+  ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, first.maglev_entries * 2));
+  ASSERT_OK(maps.apply(first));
+  // Traffic's worth of counts on every CPU of every id in use.
+  auto fill = [](ebpf::Map& map, std::uint32_t id, std::size_t value_size) {
+    std::vector<std::byte> buffer(map.value_buffer_size());
+    const std::size_t stride = (value_size + 7) / 8 * 8;
+    for (std::size_t off = 0; off < buffer.size(); off += stride) {
+      const std::uint64_t packets = 5;  // the first field of both counter records
+      std::memcpy(buffer.data() + off, &packets, sizeof(packets));
+    }
+    return map.update(ebpf::as_bytes_of(id), buffer);
+  };
+  for (const auto& [name, id] : first.service_ids) ASSERT_OK(fill(*maps.find("lb_svc_stats"), id, sizeof(ServiceCounters)));
+  for (const auto& [name, id] : first.backend_ids) ASSERT_OK(fill(*maps.find("lb_be_stats"), id, sizeof(BackendCounters)));
+  const std::uint64_t filled = maps.find("lb_be_stats")->value_buffer_size() / ((sizeof(BackendCounters) + 7) / 8 * 8) * 5;
+
+  // web loses 10.0.1.2 and gains 10.0.1.9; web6 is replaced by dns.
+  auto next = config;
+  auto& web = next.services[0].backends;
+  web.erase(web.begin() + 1);
+  auto added = web.front();
+  added.endpoint.address = *parse_ip("10.0.1.9");
+  added.name = "10.0.1.9:8080";
+  web.push_back(added);
+  next.services[1].name = "dns";
+  ASSERT_OK_AND_ASSIGN(auto second, compile_tables(next, {.generation = 1,
+                                                          .previous_service_ids = first.service_ids,
+                                                          .previous_backend_ids = first.backend_ids,
+                                                          .backend_state = {}}));
+  const std::uint32_t reused = second.backend_ids.at("web/10.0.1.9:8080");
+  ASSERT_EQ(reused, first.backend_ids.at("web/10.0.1.2:8080"));  // the premise: the removed one's id
+  ASSERT_EQ(second.service_ids.at("dns"), first.service_ids.at("web6"));
+  ASSERT_OK(maps.apply(second, &first));
+
+  ASSERT_OK_AND_ASSIGN(auto fresh, maps.backend_counters(reused));
+  EXPECT_EQ(fresh.packets, 0u);
+  ASSERT_OK_AND_ASSIGN(auto kept, maps.backend_counters(second.backend_ids.at("web/10.0.1.1:8080")));
+  EXPECT_EQ(kept.packets, filled);
+  ASSERT_OK_AND_ASSIGN(auto dns, maps.service_counters(second.service_ids.at("dns")));
+  EXPECT_EQ(dns.packets, 0u);
+  ASSERT_OK_AND_ASSIGN(auto still_web, maps.service_counters(second.service_ids.at("web")));
+  EXPECT_EQ(still_web.packets, filled);
+}
+
 TEST(DataPathMaps, PinnedMapsAreAdoptedWhenCompatibleAndReplacedOtherwise) {
   EBPF_REQUIRE_KERNEL();
   test::PinDir dir;
