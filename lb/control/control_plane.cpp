@@ -101,7 +101,13 @@ ebpf::Result<std::unique_ptr<LoadBalancer>> LoadBalancer::create(ConfigStore& st
   std::unique_ptr<LoadBalancer> lb(new LoadBalancer(store, options, std::move(maps)));
   {
     std::lock_guard lock(lb->mutex_);
-    if (adopted) lb->generation_ = free_generation(lb->maps_, config->maglev_table_size);
+    if (adopted) {
+      lb->generation_ = free_generation(lb->maps_, config->maglev_table_size);
+      // Keep the previous run's ids: its conntrack entries, drains and counters name backends by id.
+      auto ids = EBPF_TRY(lb->maps_.recover_ids(sizing));
+      lb->tables_.service_ids = std::move(ids.service_ids);
+      lb->tables_.backend_ids = std::move(ids.backend_ids);
+    }
     EBPF_TRY(lb->rebuild_locked(config));
     if (adopted) {
       const auto pruned = EBPF_TRY(lb->maps_.prune(lb->tables_));

@@ -23,17 +23,26 @@ ebpf::Result<T> sum_lookup(const ebpf::Map& map, std::uint32_t key) {
   return sum_per_cpu(std::span<const T>(per_cpu));
 }
 
-// Zeroes the per-CPU counters of every id in `next` that named something else (or nothing) in `previous`:
-// ids are reused lowest-free-first, and a new service or backend must not inherit a removed one's counts.
-ebpf::Result<void> reset_reassigned_counters(ebpf::Map& counters, const std::map<std::string, std::uint32_t>& next,
-                                             const std::map<std::string, std::uint32_t>& previous) {
-  const std::vector<std::byte> zeros(counters.value_buffer_size());
-  for (const auto& [name, id] : next) {
-    const auto before = previous.find(name);
-    if (before != previous.end() && before->second == id) continue;
-    EBPF_TRY(counters.update(ebpf::as_bytes_of(id), zeros));
+// The lb_backends slots marked in use, read in batches.
+ebpf::Result<std::vector<std::pair<std::uint32_t, BackendValue>>> slots_in_use(const ebpf::Map& backends) {
+  std::vector<std::uint32_t> ids(backends.max_entries());
+  std::vector<BackendValue> values(backends.max_entries());
+  ebpf::BatchCursor cursor;
+  std::size_t read = 0;
+  while (!cursor.done() && read < ids.size()) {
+    read += EBPF_TRY(backends.lookup_batch(cursor, std::as_writable_bytes(std::span(ids).subspan(read)),
+                                           std::as_writable_bytes(std::span(values).subspan(read))));
   }
-  return ebpf::ok();
+  std::vector<std::pair<std::uint32_t, BackendValue>> in_use;
+  for (std::size_t i = 0; i < read; ++i)
+    if ((values[i].flags & backend_flags::kInUse) != 0) in_use.emplace_back(ids[i], values[i]);
+  return in_use;
+}
+
+// The identity of a backend slot, as /metrics labels it: address, port and service (not weight or state).
+bool same_backend(const BackendValue& a, const BackendValue& b) {
+  return (a.flags & backend_flags::kInUse) != 0 && (b.flags & backend_flags::kInUse) != 0 && a.addr == b.addr &&
+         a.port == b.port && a.family == b.family && a.service_id == b.service_id;
 }
 
 template <class K, class V>
@@ -186,7 +195,17 @@ ebpf::Result<std::uint64_t> remove_unlisted(ebpf::Map& map, const std::vector<st
 ebpf::Result<std::uint64_t> DataPathMaps::prune(const CompiledTables& tables) {
   const auto services = EBPF_TRY(remove_unlisted(maps_.at("lb_services"), tables.services));
   const auto routes = EBPF_TRY(remove_unlisted(maps_.at("lb_src_routes"), tables.source_routes));
-  return services + routes;
+  // Slots of backends this configuration no longer has: unused, as a reload leaves them.
+  std::set<std::uint32_t> configured;
+  for (const auto& [id, value] : tables.backends) configured.insert(id);
+  auto& backends = maps_.at("lb_backends");
+  std::uint64_t slots = 0;
+  for (const auto& [id, value] : EBPF_TRY(slots_in_use(backends))) {
+    if (configured.contains(id)) continue;
+    EBPF_TRY(backends.update(ebpf::as_bytes_of(id), ebpf::as_bytes_of(BackendValue{})));
+    ++slots;
+  }
+  return services + routes + slots;
 }
 
 ebpf::Map* DataPathMaps::find(std::string_view name) {
@@ -194,17 +213,62 @@ ebpf::Map* DataPathMaps::find(std::string_view name) {
   return it == maps_.end() ? nullptr : &it->second;
 }
 
+ebpf::Result<void> DataPathMaps::reset_counters_of_new_owners(const CompiledTables& next) {
+  auto& svc_stats = maps_.at("lb_svc_stats");
+  auto& be_stats = maps_.at("lb_be_stats");
+  const std::vector<std::byte> zeros(svc_stats.value_buffer_size());
+  const std::vector<std::byte> be_zeros(be_stats.value_buffer_size());
+  for (const auto& [key, value] : next.services) {
+    ServiceValue live;
+    auto found = maps_.at("lb_services").lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(live));
+    if (!found && found.error().code() != ebpf::Errc::key_not_found) return found.error();
+    if (found && live.id == value.id) continue;
+    EBPF_TRY(svc_stats.update(ebpf::as_bytes_of(value.id), zeros));
+  }
+  for (const auto& [id, value] : next.backends) {
+    BackendValue live;
+    EBPF_TRY(maps_.at("lb_backends").lookup(ebpf::as_bytes_of(id), ebpf::as_writable_bytes_of(live)));
+    if (same_backend(live, value)) continue;
+    EBPF_TRY(be_stats.update(ebpf::as_bytes_of(id), be_zeros));
+  }
+  return ebpf::ok();
+}
+
+ebpf::Result<RecoveredIds> DataPathMaps::recover_ids(const CompiledTables& fresh) const {
+  RecoveredIds out;
+  std::map<std::uint32_t, std::uint32_t> service_now;  // fresh id -> live id
+  for (const auto& [name, id] : fresh.service_ids) {
+    for (const auto& [key, value] : fresh.services) {
+      if (value.id != id) continue;
+      ServiceValue live;
+      auto found = maps_.at("lb_services").lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(live));
+      if (!found && found.error().code() != ebpf::Errc::key_not_found) return found.error();
+      if (found) {
+        out.service_ids[name] = live.id;
+        service_now[id] = live.id;
+      }
+    }
+  }
+  // A backend keeps the slot that holds its address and port in its service.
+  const auto live_slots = EBPF_TRY(slots_in_use(maps_.at("lb_backends")));
+  for (const auto& [name, id] : fresh.backend_ids) {
+    for (const auto& [fresh_id, value] : fresh.backends) {
+      if (fresh_id != id || !service_now.contains(value.service_id)) continue;
+      BackendValue wanted = value;
+      wanted.service_id = service_now.at(value.service_id);
+      for (const auto& [slot, live] : live_slots)
+        if (same_backend(live, wanted)) out.backend_ids[name] = slot;
+    }
+  }
+  return out;
+}
+
 ebpf::Result<void> DataPathMaps::apply(const CompiledTables& next, const CompiledTables* previous) {
   auto& backends = maps_.at("lb_backends");
   auto& maglev = maps_.at("lb_maglev");
   auto& services = maps_.at("lb_services");
   auto& routes = maps_.at("lb_src_routes");
-  // Before the new tables go live, so the new owner's first packets are counted. (Flows of a removed
-  // backend that are still open count into its old id until they end, whoever holds it now.)
-  if (previous != nullptr) {
-    EBPF_TRY(reset_reassigned_counters(maps_.at("lb_svc_stats"), next.service_ids, previous->service_ids));
-    EBPF_TRY(reset_reassigned_counters(maps_.at("lb_be_stats"), next.backend_ids, previous->backend_ids));
-  }
+  EBPF_TRY(reset_counters_of_new_owners(next));
   for (const auto& [id, value] : next.backends) EBPF_TRY(backends.update(ebpf::as_bytes_of(id), ebpf::as_bytes_of(value)));
   for (const auto& table : next.maglev_tables) {
     if (table.slots.empty()) continue;

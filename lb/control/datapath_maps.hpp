@@ -36,6 +36,13 @@ struct MapOrigin {
   std::string reason{};  // empty when adopted or when there was no pin
 };
 
+// The ids a previous run gave the services and backends of a configuration, read back from adopted maps
+// (CompileOptions' previous_*_ids keys: "service" and "service/backend").
+struct RecoveredIds {
+  std::map<std::string, std::uint32_t> service_ids{};
+  std::map<std::string, std::uint32_t> backend_ids{};
+};
+
 class DataPathMaps {
  public:
   // maglev_entries: lb_maglev size (CompiledTables::maglev_entries, or more to leave room for growth).
@@ -50,14 +57,24 @@ class DataPathMaps {
   std::string pin_path(std::string_view name) const;
   // Removes this set's pins, then the pin directory if it is empty. Missing pins are fine.
   ebpf::Result<void> unpin_all();
-  // Deletes services and source routes that `tables` does not contain (left by a previous run's config).
+  // Deletes services and source routes that `tables` does not contain (left by a previous run's config) and
+  // marks the backend slots it does not use unused; returns how many entries changed.
   ebpf::Result<std::uint64_t> prune(const CompiledTables& tables);
 
   // The map with a catalogue name ("lb_services", ...); nullptr if unknown.
   ebpf::Map* find(std::string_view name);
 
   // Writes `next`; `previous` (the tables currently live, if any) says which keys to delete afterwards.
+  // Counters belong to what an id names: a service id whose key (VIP, port, protocol) or a backend id whose
+  // address, port or service differs from what the maps hold (an id reused after a removal, or left by a
+  // previous run with another configuration) has its counters zeroed before the new tables go live.
   ebpf::Result<void> apply(const CompiledTables& next, const CompiledTables* previous = nullptr);
+
+  // For a start on adopted maps: the ids the running maps give the services and backends of `fresh` (tables
+  // compiled from the new configuration without previous ids), matched by service key and by backend address,
+  // port and service. Compiling again with these keeps every surviving id, so conntrack entries, drains and
+  // counters of live flows keep naming the right backend.
+  ebpf::Result<RecoveredIds> recover_ids(const CompiledTables& fresh) const;
 
   // Per-CPU counters summed: one service's, one backend's, and the global ones.
   ebpf::Result<ServiceCounters> service_counters(std::uint32_t service_id) const;
@@ -72,6 +89,8 @@ class DataPathMaps {
   ebpf::Result<void> for_each_conntrack(const std::function<void(const ConntrackKey&, const ConntrackValue&)>& visit) const;
 
  private:
+  ebpf::Result<void> reset_counters_of_new_owners(const CompiledTables& next);
+
   std::map<std::string, ebpf::Map, std::less<>> maps_;
   std::vector<MapOrigin> origins_;
   std::string pin_dir_;

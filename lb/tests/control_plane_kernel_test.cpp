@@ -9,11 +9,13 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <fstream>
 #include <thread>
 
+#include "lb/tests/dataplane_fixture.hpp"
 #include "support/kernel.hpp"
 
 namespace lb {
@@ -254,6 +256,33 @@ TEST(ControlPlane, FlowEventsAreLoggedAndCounted) {
   const auto closed = find("\"msg\":\"flow close\"");
   EXPECT_NE(closed.find("\"reason\":\"rst\""), std::string::npos) << closed;
   EXPECT_NE(closed.find("\"packets\":12"), std::string::npos) << closed;
+}
+
+// A restart on pinned maps with the backends listed in another order: each backend keeps the id the previous
+// run gave it (its conntrack entries and counters name it by id), where a fresh assignment would swap them.
+TEST(ControlPlane, RestartOnPinnedMapsKeepsTheBackendIds) {
+  EBPF_REQUIRE_KERNEL();
+  test::PinDir dir;
+  ASSERT_OK_AND_ASSIGN(auto config, parse_config(config_text(closed_port(), closed_port()), "restart.yaml"));
+  config.services[0].health_check.type = HealthCheckType::none;
+  const LoadBalancerOptions options{.log = nullptr, .start_healthy = true, .version = "t", .monotonic_ns = {},
+                                    .pinning = {dir.path(), true}};
+  std::map<std::string, std::uint32_t> before;
+  {
+    ConfigStore store(config);
+    ASSERT_OK_AND_ASSIGN(auto lb, LoadBalancer::create(store, options));
+    before = lb->tables().backend_ids;
+    lb->stop();
+  }
+  auto reordered = config;
+  std::reverse(reordered.services[0].backends.begin(), reordered.services[0].backends.end());
+  ASSERT_OK_AND_ASSIGN(auto fresh, compile_tables(reordered));
+  ASSERT_NE(fresh.backend_ids, before);  // the premise: a fresh assignment differs
+  ConfigStore store(reordered);
+  ASSERT_OK_AND_ASSIGN(auto lb, LoadBalancer::create(store, options));
+  EXPECT_EQ(lb->tables().backend_ids, before);
+  lb->stop();
+  ASSERT_OK(lb->maps().unpin_all());
 }
 
 }  // namespace

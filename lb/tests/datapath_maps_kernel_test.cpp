@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "lb/common/maps.hpp"
@@ -144,6 +145,23 @@ TEST(DataPathMaps, ReloadSwitchesTablesAndRemovesStaleEntries) {
   }
 }
 
+// Traffic's worth of counts (5 packets on every CPU) for every service and backend id of `tables`; returns
+// the sum one id then reads.
+std::uint64_t fill_counters(DataPathMaps& maps, const CompiledTables& tables) {
+  auto fill = [](ebpf::Map& map, std::uint32_t id, std::size_t value_size) {
+    std::vector<std::byte> buffer(map.value_buffer_size());
+    const std::size_t stride = (value_size + 7) / 8 * 8;
+    for (std::size_t off = 0; off < buffer.size(); off += stride) {
+      const std::uint64_t packets = 5;  // the first field of both counter records
+      std::memcpy(buffer.data() + off, &packets, sizeof(packets));
+    }
+    EXPECT_TRUE(map.update(ebpf::as_bytes_of(id), buffer));
+  };
+  for (const auto& [name, id] : tables.service_ids) fill(*maps.find("lb_svc_stats"), id, sizeof(ServiceCounters));
+  for (const auto& [name, id] : tables.backend_ids) fill(*maps.find("lb_be_stats"), id, sizeof(BackendCounters));
+  return maps.find("lb_be_stats")->value_buffer_size() / ((sizeof(BackendCounters) + 7) / 8 * 8) * 5;
+}
+
 // Ids are reused lowest-free-first: a backend or service added by a reload may get a removed one's id, and
 // must start from zero counts, while ids that keep their owner keep their counts.
 TEST(DataPathMaps, ReloadZeroesCountersOfReassignedIdsOnly) {
@@ -152,19 +170,7 @@ TEST(DataPathMaps, ReloadZeroesCountersOfReassignedIdsOnly) {
   ASSERT_OK_AND_ASSIGN(auto first, compile_tables(config));
   ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, first.maglev_entries * 2));
   ASSERT_OK(maps.apply(first));
-  // Traffic's worth of counts on every CPU of every id in use.
-  auto fill = [](ebpf::Map& map, std::uint32_t id, std::size_t value_size) {
-    std::vector<std::byte> buffer(map.value_buffer_size());
-    const std::size_t stride = (value_size + 7) / 8 * 8;
-    for (std::size_t off = 0; off < buffer.size(); off += stride) {
-      const std::uint64_t packets = 5;  // the first field of both counter records
-      std::memcpy(buffer.data() + off, &packets, sizeof(packets));
-    }
-    return map.update(ebpf::as_bytes_of(id), buffer);
-  };
-  for (const auto& [name, id] : first.service_ids) ASSERT_OK(fill(*maps.find("lb_svc_stats"), id, sizeof(ServiceCounters)));
-  for (const auto& [name, id] : first.backend_ids) ASSERT_OK(fill(*maps.find("lb_be_stats"), id, sizeof(BackendCounters)));
-  const std::uint64_t filled = maps.find("lb_be_stats")->value_buffer_size() / ((sizeof(BackendCounters) + 7) / 8 * 8) * 5;
+  const std::uint64_t filled = fill_counters(maps, first);
 
   // web loses 10.0.1.2 and gains 10.0.1.9; web6 is replaced by dns.
   auto next = config;
@@ -175,6 +181,7 @@ TEST(DataPathMaps, ReloadZeroesCountersOfReassignedIdsOnly) {
   added.name = "10.0.1.9:8080";
   web.push_back(added);
   next.services[1].name = "dns";
+  next.services[1].vip.port = 53;
   ASSERT_OK_AND_ASSIGN(auto second, compile_tables(next, {.generation = 1,
                                                           .previous_service_ids = first.service_ids,
                                                           .previous_backend_ids = first.backend_ids,
@@ -192,6 +199,49 @@ TEST(DataPathMaps, ReloadZeroesCountersOfReassignedIdsOnly) {
   EXPECT_EQ(dns.packets, 0u);
   ASSERT_OK_AND_ASSIGN(auto still_web, maps.service_counters(second.service_ids.at("web")));
   EXPECT_EQ(still_web.packets, filled);
+}
+
+// A start on adopted maps with the configuration reordered and a backend added: every surviving service and
+// backend gets its previous id back (conntrack entries name them by id), with its counts; the newcomer gets a
+// free id and zero counts.
+TEST(DataPathMaps, AdoptedMapsGiveBackThePreviousRunsIds) {
+  EBPF_REQUIRE_KERNEL();
+  test::PinDir dir;
+  ASSERT_OK_AND_ASSIGN(auto config, parse_config(kYaml, "k.yaml"));
+  ASSERT_OK_AND_ASSIGN(auto first, compile_tables(config));
+  std::uint64_t filled = 0;
+  {
+    ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(config, first.maglev_entries * 2, {.dir = dir.path(), .adopt = true}));
+    ASSERT_OK(maps.apply(first));
+    filled = fill_counters(maps, first);
+  }
+  auto next = config;
+  std::swap(next.services[0], next.services[1]);  // web6 first: fresh ids would swap the services'
+  auto& web = next.services[1].backends;
+  auto added = web.front();
+  added.endpoint.address = *parse_ip("10.0.1.9");
+  added.name = "10.0.1.9:8080";
+  web.insert(web.begin(), added);
+  std::reverse(web.begin() + 1, web.end());
+  ASSERT_OK_AND_ASSIGN(auto fresh, compile_tables(next));
+  ASSERT_NE(fresh.service_ids.at("web"), first.service_ids.at("web"));  // the premise
+  ASSERT_OK_AND_ASSIGN(auto maps, DataPathMaps::create(next, first.maglev_entries * 2, {.dir = dir.path(), .adopt = true}));
+  ASSERT_OK_AND_ASSIGN(auto recovered, maps.recover_ids(fresh));
+  ASSERT_OK_AND_ASSIGN(auto second, compile_tables(next, {.generation = 1,
+                                                          .previous_service_ids = recovered.service_ids,
+                                                          .previous_backend_ids = recovered.backend_ids,
+                                                          .backend_state = {}}));
+  EXPECT_EQ(second.service_ids, first.service_ids);
+  for (const auto& [name, id] : first.backend_ids) EXPECT_EQ(second.backend_ids.at(name), id) << name;
+  ASSERT_OK(maps.apply(second));
+  for (const auto& [name, id] : first.backend_ids) {
+    ASSERT_OK_AND_ASSIGN(auto kept, maps.backend_counters(id));
+    EXPECT_EQ(kept.packets, filled) << name;
+  }
+  ASSERT_OK_AND_ASSIGN(auto newcomer, maps.backend_counters(second.backend_ids.at("web/10.0.1.9:8080")));
+  EXPECT_EQ(newcomer.packets, 0u);
+  ASSERT_OK_AND_ASSIGN(auto web_counts, maps.service_counters(second.service_ids.at("web")));
+  EXPECT_EQ(web_counts.packets, filled);
 }
 
 TEST(DataPathMaps, PinnedMapsAreAdoptedWhenCompatibleAndReplacedOtherwise) {
@@ -250,7 +300,7 @@ TEST(DataPathMaps, PinnedMapsAreAdoptedWhenCompatibleAndReplacedOtherwise) {
   EXPECT_FALSE(dir.exists());
 }
 
-TEST(DataPathMaps, PruneRemovesServicesAndRoutesOfAnOlderConfiguration) {
+TEST(DataPathMaps, PruneRemovesServicesRoutesAndBackendsOfAnOlderConfiguration) {
   EBPF_REQUIRE_KERNEL();
   ASSERT_OK_AND_ASSIGN(auto config, parse_config(kYaml, "k.yaml"));
   ASSERT_OK_AND_ASSIGN(auto old_tables, compile_tables(config));
@@ -261,7 +311,14 @@ TEST(DataPathMaps, PruneRemovesServicesAndRoutesOfAnOlderConfiguration) {
   smaller.services[0].source_routes.pop_back();  // the /24 route were left behind by the "previous run"
   ASSERT_OK_AND_ASSIGN(auto tables, compile_tables(smaller));
   ASSERT_OK_AND_ASSIGN(auto removed, maps.prune(tables));
-  EXPECT_EQ(removed, 2u);
+  EXPECT_EQ(removed, 3u);  // web6, the route and web6's backend slot
+  BackendValue be;
+  const std::uint32_t web6_backend = old_tables.backend_ids.at("web6/[2001:db8:1::1]:8443");
+  ASSERT_OK(maps.find("lb_backends")->lookup(ebpf::as_bytes_of(web6_backend), ebpf::as_writable_bytes_of(be)));
+  EXPECT_EQ(be.flags, 0);
+  const std::uint32_t kept = tables.backend_ids.at("web/10.0.1.1:8080");
+  ASSERT_OK(maps.find("lb_backends")->lookup(ebpf::as_bytes_of(kept), ebpf::as_writable_bytes_of(be)));
+  EXPECT_EQ(be.flags, backend_flags::kInUse);
   ServiceValue sv;
   EXPECT_FALSE(maps.find("lb_services")->lookup(ebpf::as_bytes_of(old_tables.services[1].first), ebpf::as_writable_bytes_of(sv)));
   EXPECT_OK(maps.find("lb_services")->lookup(ebpf::as_bytes_of(old_tables.services[0].first), ebpf::as_writable_bytes_of(sv)));
