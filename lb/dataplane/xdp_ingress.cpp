@@ -4,6 +4,7 @@
 #include "lb/dataplane/xdp_ingress.hpp"
 
 #include <string>
+#include <tuple>
 
 #include "ebpf/dsl/context.hpp"
 #include "ebpf/dsl/packet.hpp"
@@ -28,7 +29,7 @@ constexpr Field kKeyProto = EBPF_FIELD(ConntrackKey, proto);
 constexpr Field kKeyFamily = EBPF_FIELD(ConntrackKey, family);
 constexpr Field kTcpFlags = EBPF_FIELD(ParsedFlow, tcp_flags);
 constexpr Field kPacketLen = EBPF_FIELD(ParsedFlow, packet_len);
-constexpr std::int32_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04;
+constexpr std::int32_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpAck = 0x10;
 constexpr std::int32_t kFibSuccess = 0;  // BPF_FIB_LKUP_RET_SUCCESS
 constexpr std::int32_t kAfInet = 2, kAfInet6 = 10;
 
@@ -149,7 +150,8 @@ void emit_tcp_state(Emitter& e, std::string_view done) {
 
 void emit_conntrack_hit(Emitter& e) {
   Assembler& a = e.a;
-  const std::string expired = e.unique("expired"), fresh = e.unique("fresh");
+  const std::string expired = e.unique("expired"), fresh = e.unique("fresh"), reopened = e.unique("reopened"),
+                    same_connection = e.unique("same_connection");
   a.stx(DW, r10, slot::kCtPtr, r0);
   a.ldx(DW, r1, r0, 0).stx(DW, r10, slot::kNat, r1).ldx(DW, r1, r0, 8).stx(DW, r10, slot::kNat + 8, r1);
   a.ldx(H, r1, r0, EBPF_FIELD(ConntrackValue, nat_port).offset).stx(H, r10, slot::kNatPort, r1);
@@ -158,6 +160,13 @@ void emit_conntrack_hit(Emitter& e) {
   a.ldx(DW, r4, r10, slot::kNow).ldx(DW, r5, r0, EBPF_FIELD(ConntrackValue, last_seen_ns).offset);
   a.jle(r4, r5, fresh).sub(r4, r5).jgt(r4, r3, expired);
   a.label(fresh);
+  // A bare SYN on a flow that has begun closing is the client reusing its source port for a new connection
+  // (a retransmitted SYN finds the flow still opening): the old flow ends here and the SYN is a new flow,
+  // with its own backend choice, as conntrack does when a SYN meets a closed connection.
+  a.ldx(B, r1, r10, flow(kKeyProto)).jne(r1, kProtoTcp, same_connection);
+  a.ldx(B, r1, r10, flow(kTcpFlags)).and_(r1, kTcpSyn | kTcpAck | kTcpRst).jne(r1, kTcpSyn, same_connection);
+  a.ldx(B, r1, r0, EBPF_FIELD(ConntrackValue, state).offset).jge(r1, static_cast<std::int32_t>(TcpState::kFinWait), reopened);
+  a.label(same_connection);
   a.ldx(DW, r1, r10, slot::kNow).stx(DW, r0, EBPF_FIELD(ConntrackValue, last_seen_ns).offset, r1);
   // Plain adds, not atomic ones: RSS/RPS steer a flow to one CPU, so two CPUs rarely update one entry at once,
   // and these counts only feed close events and the connection list. The two locked adds were ~9 ns of a
@@ -166,14 +175,17 @@ void emit_conntrack_hit(Emitter& e) {
   a.ldx(W, r2, r10, flow(kPacketLen)).ldx(DW, r1, r0, EBPF_FIELD(ConntrackValue, bytes).offset).add(r1, r2);
   a.stx(DW, r0, EBPF_FIELD(ConntrackValue, bytes).offset, r1);
   emit_tcp_state(e, label::kForward);  // ends with a jump to kForward
-  // Idle past its timeout: the flow is gone; this packet is judged as a new flow.
-  a.label(expired);
-  e.emit_event(FlowEventType::kClose, CloseReason::kIdle, true);
-  e.build_reverse_key();
-  e.remove("lb_conntrack", slot::kFlow);
-  e.remove("lb_conntrack", slot::kRevKey);
-  e.count_global(EBPF_FIELD(GlobalCounters, ct_expired));
-  a.ja(kServiceThenNewFlow);
+  // Idle past its timeout, or closed and its port reused: the flow is gone; this packet is judged as a new flow.
+  for (const auto& [label, reason, counter] : {std::tuple{expired, CloseReason::kIdle, EBPF_FIELD(GlobalCounters, ct_expired)},
+                                               std::tuple{reopened, CloseReason::kFin, EBPF_FIELD(GlobalCounters, ct_closed)}}) {
+    a.label(label);
+    e.emit_event(FlowEventType::kClose, reason, true);
+    e.build_reverse_key();
+    e.remove("lb_conntrack", slot::kFlow);
+    e.remove("lb_conntrack", slot::kRevKey);
+    e.count_global(counter);
+    a.ja(kServiceThenNewFlow);
+  }
 }
 
 namespace {

@@ -1,6 +1,6 @@
 // Flow events of the ingress program, built for XDP and for TC ingress: an open event for a new flow and a
-// close event (with the flow's packets and bytes) for an RST, read from the real lb_events ring buffer; none
-// when kEvents is off.
+// close event (with the flow's packets and bytes) for an RST or a SYN reusing a closing flow's port, read
+// from the real lb_events ring buffer; none when kEvents is off.
 #include <gtest/gtest.h>
 
 // Packet specs are written with designated initialisers naming only the fields a test sets.
@@ -66,6 +66,51 @@ TEST_P(XdpEvents, OpenAndCloseEventsDescribeTheFlow) {
   EXPECT_EQ(close[0].packets, 3u);
   EXPECT_EQ(close[0].bytes, syn.size() + data.size() + rst.size());
   EXPECT_GE(close[0].timestamp_ns, open[0].timestamp_ns);
+}
+
+// A client reusing its source port after the flow began closing: the SYN ends the old flow (close event,
+// reason FIN, with the old flow's counts) and opens a new one with fresh state; a retransmitted SYN of the
+// new connection does neither.
+TEST_P(XdpEvents, ASynOnAClosingFlowClosesItAndOpensANewOne) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto dp, XdpDataPath::create(kYaml, {}, {.hook = GetParam()}));
+  ASSERT_OK_AND_ASSIGN(auto ring, ebpf::RingBuffer::open(dp.maps->find("lb_events")->fd()));
+  const auto client = ip4("192.0.2.1"), vip = ip4("10.0.0.100");
+  const auto key = flow_key(mapped(client), mapped(vip), 33334, 80, kProtoTcp, kFamilyV4);
+  auto syn = tcp4(client, 33334, vip, 80, tcp_flags::syn);
+  auto ack = tcp4(client, 33334, vip, 80, tcp_flags::ack);
+  auto fin = tcp4(client, 33334, vip, 80, tcp_flags::fin | tcp_flags::ack);
+  for (const auto* frame : {&syn, &ack, &fin}) ASSERT_OK(dp.run(*frame));
+  ASSERT_EQ(dp.conntrack(key).value_or(ConntrackValue{}).state, static_cast<std::uint8_t>(TcpState::kFinWait));
+  // The backend's FIN (recorded by TC egress): both sides closing.
+  auto closing = *dp.conntrack(key);
+  closing.flags |= ct_flags::kFinFromBackend;
+  closing.state = static_cast<std::uint8_t>(TcpState::kClosing);
+  ASSERT_OK(dp.put_conntrack(key, closing));
+  EXPECT_EQ(drain(ring).size(), 1u);  // the first open
+
+  ASSERT_OK_AND_ASSIGN(auto out, dp.run(syn));
+  EXPECT_NE(out.data_out, syn) << "the new connection's SYN is DNATed";
+  auto events = drain(ring);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, static_cast<std::uint8_t>(FlowEventType::kClose));
+  EXPECT_EQ(events[0].close_reason, static_cast<std::uint8_t>(CloseReason::kFin));
+  EXPECT_EQ(events[0].packets, 3u) << "the old flow's packets, not the new SYN";
+  EXPECT_EQ(events[1].type, static_cast<std::uint8_t>(FlowEventType::kOpen));
+  const auto reopened = dp.conntrack(key);
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(reopened->state, static_cast<std::uint8_t>(TcpState::kSynSent));
+  EXPECT_EQ(reopened->flags, 0);
+  EXPECT_EQ(reopened->packets, 1u);
+  ASSERT_OK_AND_ASSIGN(auto global, dp.maps->global_counters());
+  EXPECT_EQ(global.ct_created, 2u);
+  EXPECT_EQ(global.ct_closed, 1u);
+
+  ASSERT_OK(dp.run(syn));  // retransmitted
+  EXPECT_EQ(drain(ring).size(), 0u);
+  ASSERT_OK_AND_ASSIGN(global, dp.maps->global_counters());
+  EXPECT_EQ(global.ct_created, 2u);
+  EXPECT_EQ(dp.conntrack(key).value_or(ConntrackValue{}).packets, 2u);
 }
 
 TEST_P(XdpEvents, NoEventsWhenTheConfigSwitchIsOff) {
