@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "ebpf/pin.hpp"
@@ -37,6 +38,15 @@ ebpf::Result<std::vector<std::pair<std::uint32_t, BackendValue>>> slots_in_use(c
   for (std::size_t i = 0; i < read; ++i)
     if ((values[i].flags & backend_flags::kInUse) != 0) in_use.emplace_back(ids[i], values[i]);
   return in_use;
+}
+
+// The lb_services value of `key`, or nullopt when the map has none.
+ebpf::Result<std::optional<ServiceValue>> live_service(const ebpf::Map& services, const ServiceKey& key) {
+  ServiceValue live;
+  auto found = services.lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(live));
+  if (found) return std::optional<ServiceValue>(live);
+  if (found.error().code() == ebpf::Errc::key_not_found) return std::optional<ServiceValue>();
+  return found.error();
 }
 
 // The identity of a backend slot, as /metrics labels it: address, port and service (not weight or state).
@@ -216,14 +226,12 @@ ebpf::Map* DataPathMaps::find(std::string_view name) {
 ebpf::Result<void> DataPathMaps::reset_counters_of_new_owners(const CompiledTables& next) {
   auto& svc_stats = maps_.at("lb_svc_stats");
   auto& be_stats = maps_.at("lb_be_stats");
-  const std::vector<std::byte> zeros(svc_stats.value_buffer_size());
+  const std::vector<std::byte> svc_zeros(svc_stats.value_buffer_size());
   const std::vector<std::byte> be_zeros(be_stats.value_buffer_size());
   for (const auto& [key, value] : next.services) {
-    ServiceValue live;
-    auto found = maps_.at("lb_services").lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(live));
-    if (!found && found.error().code() != ebpf::Errc::key_not_found) return found.error();
-    if (found && live.id == value.id) continue;
-    EBPF_TRY(svc_stats.update(ebpf::as_bytes_of(value.id), zeros));
+    const auto live = EBPF_TRY(live_service(maps_.at("lb_services"), key));
+    if (live && live->id == value.id) continue;
+    EBPF_TRY(svc_stats.update(ebpf::as_bytes_of(value.id), svc_zeros));
   }
   for (const auto& [id, value] : next.backends) {
     BackendValue live;
@@ -240,12 +248,9 @@ ebpf::Result<RecoveredIds> DataPathMaps::recover_ids(const CompiledTables& fresh
   for (const auto& [name, id] : fresh.service_ids) {
     for (const auto& [key, value] : fresh.services) {
       if (value.id != id) continue;
-      ServiceValue live;
-      auto found = maps_.at("lb_services").lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(live));
-      if (!found && found.error().code() != ebpf::Errc::key_not_found) return found.error();
-      if (found) {
-        out.service_ids[name] = live.id;
-        service_now[id] = live.id;
+      if (const auto live = EBPF_TRY(live_service(maps_.at("lb_services"), key))) {
+        out.service_ids[name] = live->id;
+        service_now[id] = live->id;
       }
     }
   }
