@@ -266,7 +266,8 @@ Result<Config> Parser::document(const Node& root) {
   Config config;
   config.source = source_;
   if (!root || root.IsNull()) return config;
-  EBPF_TRY(check_keys(root, "", {"interfaces", "forwarding", "ingress_hook", "pin_dir", "maglev_table_size", "conntrack", "admin", "services"}));
+  EBPF_TRY(check_keys(root, "", {"interfaces", "forwarding", "ingress_hook", "pin_dir", "maglev_table_size", "conntrack", "flow_events",
+                                 "admin", "services"}));
   if (root["interfaces"]) EBPF_TRY(interfaces(root["interfaces"], config));
   if (config.interfaces.egress.empty()) config.interfaces.egress = config.interfaces.ingress;
   if (root["forwarding"])
@@ -288,6 +289,8 @@ Result<Config> Parser::document(const Node& root) {
     config.maglev_table_size = static_cast<std::uint32_t>(size);
   }
   if (root["conntrack"]) EBPF_TRY(conntrack(root["conntrack"], config.conntrack));
+  if (root["flow_events"])
+    config.flow_events = EBPF_TRY(choice<bool>(root["flow_events"], "flow_events", {{"true", true}, {"false", false}}));
   if (root["admin"]) EBPF_TRY(admin(root["admin"], config.admin));
   if (const Node services = root["services"]) {
     if (!services.IsSequence()) return error(services, "services", "expected a list");

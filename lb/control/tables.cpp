@@ -153,7 +153,7 @@ class Compiler {
     out_.datapath.tcp_idle_ns = ns(config_.conntrack.tcp_idle_timeout);
     out_.datapath.tcp_transitory_ns = ns(config_.conntrack.tcp_transitory_timeout);
     out_.datapath.udp_idle_ns = ns(config_.conntrack.udp_idle_timeout);
-    out_.datapath.flags = config_flags::kEvents;
+    out_.datapath.flags = config_.flow_events ? config_flags::kEvents : 0;
     if (config_.forwarding == ForwardingMode::redirect) out_.datapath.flags |= config_flags::kRedirect;
   }
 

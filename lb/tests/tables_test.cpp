@@ -111,6 +111,10 @@ TEST(Tables, SourceRoutesAndDataPathConfig) {
   EXPECT_EQ(t.datapath.udp_idle_ns, 500'000'000ULL);
   EXPECT_EQ(t.datapath.tcp_transitory_ns, 30'000'000'000ULL);  // default
   EXPECT_EQ(t.datapath.flags, config_flags::kRedirect | config_flags::kEvents);
+  auto quiet = config();
+  quiet.flow_events = false;
+  ASSERT_OK_AND_ASSIGN(auto without_events, compile_tables(quiet));
+  EXPECT_EQ(without_events.datapath.flags, config_flags::kRedirect);
 }
 
 TEST(Tables, UnhealthyAndDrainedBackendsLeaveTheTable) {
