@@ -84,6 +84,7 @@ std::string backends_json(const std::vector<BackendInfo>& backends) {
         .field("group", b.group)
         .field("healthy", b.healthy)
         .field("draining", b.draining)
+        .field("drain_finished", b.drain_finished)
         .end_object();
   w.end_array().end_object();
   return w.take();

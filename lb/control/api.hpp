@@ -50,6 +50,7 @@ struct BackendInfo {
   std::string group;
   bool healthy = true;
   bool draining = false;
+  bool drain_finished = false;  // draining, and no flow left (they ended, or drain_timeout cut them)
 };
 
 struct ConnectionInfo {

@@ -267,7 +267,7 @@ Result<Config> Parser::document(const Node& root) {
   config.source = source_;
   if (!root || root.IsNull()) return config;
   EBPF_TRY(check_keys(root, "", {"interfaces", "forwarding", "ingress_hook", "pin_dir", "maglev_table_size", "conntrack", "flow_events",
-                                 "admin", "services"}));
+                                 "drain_timeout", "admin", "services"}));
   if (root["interfaces"]) EBPF_TRY(interfaces(root["interfaces"], config));
   if (config.interfaces.egress.empty()) config.interfaces.egress = config.interfaces.ingress;
   if (root["forwarding"])
@@ -291,6 +291,8 @@ Result<Config> Parser::document(const Node& root) {
   if (root["conntrack"]) EBPF_TRY(conntrack(root["conntrack"], config.conntrack));
   if (root["flow_events"])
     config.flow_events = EBPF_TRY(choice<bool>(root["flow_events"], "flow_events", {{"true", true}, {"false", false}}));
+  if (const Node n = root["drain_timeout"])  // "none": a drain waits for its flows however long they last
+    config.drain_timeout = n.IsScalar() && n.Scalar() == "none" ? milliseconds(0) : EBPF_TRY(duration(n, "drain_timeout"));
   if (root["admin"]) EBPF_TRY(admin(root["admin"], config.admin));
   if (const Node services = root["services"]) {
     if (!services.IsSequence()) return error(services, "services", "expected a list");

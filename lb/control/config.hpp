@@ -119,6 +119,9 @@ struct Config {
   // Flow open/close events from the data path (ring buffer → log lines and counts). Off saves two ring-buffer
   // records per connection (~0.3–0.6 µs of BPF time per connection in the e2e bench).
   bool flow_events = true;
+  // A drained backend's flows may run this long; then their conntrack entries are removed (the backend gets
+  // no more packets) and the drain is finished. 0: wait for the flows however long they last.
+  std::chrono::milliseconds drain_timeout{std::chrono::minutes(5)};
   AdminConfig admin;
   std::vector<ServiceConfig> services;
   std::string source = "<command line>";  // file name the configuration came from

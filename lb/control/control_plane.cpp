@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include <ctime>
+#include <set>
 
 #include "lb/common/maps.hpp"
 
@@ -171,8 +172,13 @@ ebpf::Result<void> LoadBalancer::set_draining(std::uint32_t backend_id, bool dra
   const bool before = state_[name].draining;
   state_[name].draining = draining;
   auto rebuilt = rebuild_locked(config_);
-  if (!rebuilt) state_[name].draining = before;
-  else if (options_.log != nullptr) options_.log->info(draining ? "backend drained" : "backend undrained", {{"backend", name}});
+  if (!rebuilt) {
+    state_[name].draining = before;
+    return rebuilt;
+  }
+  if (!draining) drains_.erase(name);
+  else if (!before) drains_[name] = {.since_ns = options_.monotonic_ns(), .finished = false};
+  if (options_.log != nullptr) options_.log->info(draining ? "backend drained" : "backend undrained", {{"backend", name}});
   return rebuilt;
 }
 
@@ -192,10 +198,32 @@ ebpf::Result<void> LoadBalancer::reload() {
 }
 
 ebpf::Result<std::uint64_t> LoadBalancer::sweep_conntrack() {
-  const auto deleted = EBPF_TRY(maps_.sweep_conntrack(options_.monotonic_ns()));
-  gc_deleted_ += deleted;
-  if (deleted > 0 && options_.log != nullptr) options_.log->debug("conntrack sweep", {{"deleted", deleted}});
-  return deleted;
+  const std::uint64_t now = options_.monotonic_ns();
+  std::unique_lock lock(mutex_);
+  const auto timeout_ns = static_cast<std::uint64_t>(config_->drain_timeout.count()) * 1'000'000ULL;
+  std::set<std::uint32_t> cut;
+  for (const auto& [name, drain] : drains_)
+    if (auto id = tables_.backend_ids.find(name);
+        id != tables_.backend_ids.end() && !drain.finished && timeout_ns > 0 && now - drain.since_ns >= timeout_ns)
+      cut.insert(id->second);
+  // The walk takes a while on a big map: only a sweep that cuts flows holds the lock through it, so an undrain
+  // cannot come in between.
+  if (cut.empty()) lock.unlock();
+  const auto sweep = EBPF_TRY(maps_.sweep_conntrack(now, cut));
+  gc_deleted_ += sweep.expired;
+  if (sweep.expired > 0 && options_.log != nullptr) options_.log->debug("conntrack sweep", {{"deleted", sweep.expired}});
+  if (!lock.owns_lock()) lock.lock();
+  for (auto& [name, drain] : drains_) {
+    const auto id = tables_.backend_ids.find(name);
+    if (drain.finished || id == tables_.backend_ids.end() || sweep.flows_by_backend.contains(id->second)) continue;
+    drain.finished = true;
+    if (options_.log == nullptr) continue;
+    const auto cut_flows = sweep.cut_by_backend.contains(id->second) ? sweep.cut_by_backend.at(id->second) : 0;
+    options_.log->info("backend drain finished", {{"backend", name},
+                                                  {"reason", cut.contains(id->second) ? "drain_timeout" : "no flows left"},
+                                                  {"flows_cut", cut_flows}});
+  }
+  return sweep.expired;
 }
 
 void LoadBalancer::on_flow_event(const FlowEvent& event) {
@@ -277,8 +305,9 @@ std::vector<BackendInfo> LoadBalancer::backends() {
     for (const auto& be : svc.backends) {
       const auto key = svc.name + "/" + be.name;
       const auto state = state_[key];
+      const auto drain = drains_.find(key);
       out.push_back({tables_.backend_ids.at(key), svc.name, be.name, be.endpoint.to_string(), be.weight, be.group,
-                     state.healthy, state.draining});
+                     state.healthy, state.draining, drain != drains_.end() && drain->second.finished});
     }
   return out;
 }

@@ -47,7 +47,9 @@ class LoadBalancer : public ControlPlane {
   ebpf::Result<void> set_draining(std::uint32_t backend_id, bool draining) override;
   ebpf::Result<void> reload() override;
 
-  // Removes idle conntrack entries (run every few seconds); counted in metrics as gc_deleted.
+  // Run every few seconds: removes idle conntrack entries (counted in metrics as gc_deleted; returns how
+  // many) and moves drains on: a draining backend with no flow left has finished; one draining for longer
+  // than drain_timeout has its flows' entries removed and has finished too.
   ebpf::Result<std::uint64_t> sweep_conntrack();
 
   // Logs a flow open/close event from the data path and counts it (thread-safe).
@@ -77,6 +79,11 @@ class LoadBalancer : public ControlPlane {
   CompiledTables tables_;
   std::uint32_t generation_ = 0;
   std::map<std::string, BackendRuntimeState> state_;  // "service/backend" -> health, drain
+  struct DrainProgress {
+    std::uint64_t since_ns = 0;  // options_.monotonic_ns() when the drain began
+    bool finished = false;
+  };
+  std::map<std::string, DrainProgress> drains_;  // "service/backend" of every draining backend
   std::unique_ptr<HealthChecker> health_;
   std::uint64_t started_ns_ = 0;
   std::atomic<std::uint64_t> gc_deleted_{0};

@@ -183,6 +183,18 @@ ebpf::Result<std::vector<K>> all_keys(const ebpf::Map& map) {
   }
 }
 
+// Deletes `keys` from `map`; keys already gone (the data path or the LRU got there first) are fine.
+template <class K>
+ebpf::Result<std::uint64_t> remove_keys(ebpf::Map& map, const std::vector<K>& keys) {
+  std::uint64_t removed = 0;
+  for (const auto& key : keys) {
+    auto r = map.remove(ebpf::as_bytes_of(key));
+    if (r) ++removed;
+    else if (r.error().code() != ebpf::Errc::key_not_found) return r.error();
+  }
+  return removed;
+}
+
 template <class K, class V>
 ebpf::Result<std::uint64_t> remove_unlisted(ebpf::Map& map, const std::vector<std::pair<K, V>>& wanted) {
   std::set<std::vector<std::byte>> live;
@@ -190,15 +202,12 @@ ebpf::Result<std::uint64_t> remove_unlisted(ebpf::Map& map, const std::vector<st
     auto b = ebpf::as_bytes_of(k);
     live.emplace(b.begin(), b.end());
   }
-  std::uint64_t removed = 0;
+  std::vector<K> unlisted;
   for (const auto& key : EBPF_TRY(all_keys<K>(map))) {
     auto b = ebpf::as_bytes_of(key);
-    if (live.contains(std::vector<std::byte>(b.begin(), b.end()))) continue;
-    auto r = map.remove(b);
-    if (r) ++removed;
-    else if (r.error().code() != ebpf::Errc::key_not_found) return r.error();
+    if (!live.contains(std::vector<std::byte>(b.begin(), b.end()))) unlisted.push_back(key);
   }
-  return removed;
+  return remove_keys(map, unlisted);
 }
 }  // namespace
 
@@ -344,23 +353,27 @@ ebpf::Result<void> DataPathMaps::for_each_conntrack(
   }
 }
 
-ebpf::Result<std::uint64_t> DataPathMaps::sweep_conntrack(std::uint64_t now_ns) {
+ebpf::Result<ConntrackSweep> DataPathMaps::sweep_conntrack(std::uint64_t now_ns, const std::set<std::uint32_t>& cut_backends) {
   DataPathConfig config;
   const std::uint32_t zero = 0;
   EBPF_TRY(maps_.at("lb_config").lookup(ebpf::as_bytes_of(zero), std::as_writable_bytes(std::span<DataPathConfig, 1>(&config, 1))));
   // Collect first, delete after: deleting while walking with get_next_key restarts the walk.
-  std::vector<ConntrackKey> expired;
+  ConntrackSweep sweep;
+  std::vector<ConntrackKey> expired, cut;
   EBPF_TRY(for_each_conntrack([&](const ConntrackKey& k, const ConntrackValue& v) {
-    if (conntrack_expired(k, v, config, now_ns)) expired.push_back(k);
+    const bool client_side = (v.flags & ct_flags::kReverse) == 0;
+    if (cut_backends.contains(v.backend_id)) {
+      cut.push_back(k);
+      if (client_side) ++sweep.cut_by_backend[v.backend_id];
+    } else if (conntrack_expired(k, v, config, now_ns)) {
+      expired.push_back(k);
+    } else if (client_side) {
+      ++sweep.flows_by_backend[v.backend_id];
+    }
   }));
-  std::uint64_t deleted = 0;
-  auto& ct = maps_.at("lb_conntrack");
-  for (const auto& k : expired) {
-    auto removed = ct.remove(ebpf::as_bytes_of(k));
-    if (removed) ++deleted;
-    else if (removed.error().code() != ebpf::Errc::key_not_found) return removed.error();
-  }
-  return deleted;
+  sweep.expired = EBPF_TRY(remove_keys(maps_.at("lb_conntrack"), expired));
+  EBPF_TRY(remove_keys(maps_.at("lb_conntrack"), cut));
+  return sweep;
 }
 
 }  // namespace lb

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,15 @@ namespace lb {
 struct MapPinning {
   std::string dir{};   // bpffs directory for the pins; empty: maps are not pinned
   bool adopt = true;   // reuse compatible pinned maps; false: replace whatever is pinned there
+};
+
+// What one conntrack sweep did and found.
+struct ConntrackSweep {
+  std::uint64_t expired = 0;  // idle entries deleted
+  // By backend id: flows left, and flows of a cut backend deleted (client-side entries; their reverse
+  // entries go too).
+  std::map<std::uint32_t, std::uint64_t> flows_by_backend{};
+  std::map<std::uint32_t, std::uint64_t> cut_by_backend{};
 };
 
 // How one map came to be: adopted from its pin, or created (with the reason an existing pin was not used).
@@ -83,8 +93,10 @@ class DataPathMaps {
 
   // Visits every conntrack entry (both directions). Entries may come and go while walking (LRU); a key
   // deleted between get_next_key and lookup is skipped.
-  // Deletes entries idle past their timeout (conntrack_expired with the config in lb_config); returns how many.
-  ebpf::Result<std::uint64_t> sweep_conntrack(std::uint64_t now_ns);
+  // One walk over the conntrack map: deletes entries idle past their timeout (conntrack_expired with the
+  // config in lb_config) and every entry of a flow to one of `cut_backends`, and counts the flows left per
+  // backend.
+  ebpf::Result<ConntrackSweep> sweep_conntrack(std::uint64_t now_ns, const std::set<std::uint32_t>& cut_backends = {});
 
   ebpf::Result<void> for_each_conntrack(const std::function<void(const ConntrackKey&, const ConntrackValue&)>& visit) const;
 

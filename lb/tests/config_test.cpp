@@ -77,10 +77,12 @@ TEST(Config, DefaultsApply) {
   EXPECT_EQ(config.services[0].backends[0].weight, 1u);
   EXPECT_EQ(config.services[0].backends[0].group, "default");
   EXPECT_TRUE(config.flow_events);
-  std::string quiet = "flow_events: false\n";
+  EXPECT_EQ(config.drain_timeout, std::chrono::minutes(5));
+  std::string quiet = "flow_events: false\ndrain_timeout: none\n";
   quiet += kMinimal;
   ASSERT_OK_AND_ASSIGN(auto without_events, parse_config(quiet, "q.yaml"));
   EXPECT_FALSE(without_events.flow_events);
+  EXPECT_EQ(without_events.drain_timeout.count(), 0);
 }
 
 TEST(Config, ErrorsNameFileLineColumnAndKey) {
@@ -93,6 +95,7 @@ TEST(Config, ErrorsNameFileLineColumnAndKey) {
             "tcp_transitory_timeout, udp_idle_timeout)");
   EXPECT_EQ(failure("forwarding: bounce\n"), "t.yaml:1:13: forwarding: 'bounce' is not one of: pass, redirect");
   EXPECT_EQ(failure("flow_events: sometimes\n"), "t.yaml:1:14: flow_events: 'sometimes' is not one of: true, false");
+  EXPECT_EQ(failure("drain_timeout: soon\n"), "t.yaml:1:16: drain_timeout: expected a duration such as 500ms, 2s, 5m, got 'soon'");
   EXPECT_EQ(failure("maglev_table_size: 65536\n"),
             "t.yaml:1:20: maglev_table_size: 65536 is not prime (next prime: 65537)");
   EXPECT_EQ(failure("conntrack:\n  udp_idle_timeout: 5 fortnights\n"),

@@ -258,6 +258,58 @@ TEST(ControlPlane, FlowEventsAreLoggedAndCounted) {
   EXPECT_NE(closed.find("\"packets\":12"), std::string::npos) << closed;
 }
 
+// A drain finishes at the first sweep that finds no flow of the backend, or, with flows left, at the first
+// sweep after drain_timeout, which removes both conntrack entries of each of them. Undrain starts over.
+TEST(ControlPlane, DrainsFinishWhenFlowsEndOrTheTimeoutCutsThem) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto config, parse_config(config_text(closed_port(), closed_port()), "drain.yaml"));
+  config.services[0].health_check.type = HealthCheckType::none;
+  config.drain_timeout = 10s;
+  ConfigStore store(config);
+  std::atomic<std::uint64_t> now_ns{5'000'000'000};
+  ASSERT_OK_AND_ASSIGN(auto lb, LoadBalancer::create(store, {.log = nullptr, .start_healthy = true, .version = "t",
+                                                             .monotonic_ns = [&now_ns] { return now_ns.load(); }}));
+  const auto up = lb->tables().backend_ids.at("web/up"), down = lb->tables().backend_ids.at("web/down");
+  auto finished = [&](std::uint32_t id) {
+    for (const auto& b : lb->backends())
+      if (b.id == id) return b.drain_finished;
+    return false;
+  };
+  // One established flow to "up": its client-side and reply-side entries.
+  auto& ct = *lb->maps().find("lb_conntrack");
+  const ConntrackKey forward{parse_ip("192.0.2.7")->addr, parse_ip("10.0.0.100")->addr, htons(40000), htons(80),
+                             kProtoTcp, kFamilyV4, 0};
+  const ConntrackKey reverse{parse_ip("127.0.0.1")->addr, parse_ip("192.0.2.7")->addr, htons(8080), htons(40000),
+                             kProtoTcp, kFamilyV4, 0};
+  ConntrackValue value{parse_ip("127.0.0.1")->addr, htons(8080), static_cast<std::uint8_t>(TcpState::kEstablished), 0,
+                       up, 0, 0, now_ns.load(), now_ns.load(), 1, 60};
+  ASSERT_OK(ct.update(ebpf::as_bytes_of(forward), ebpf::as_bytes_of(value)));
+  value.flags = ct_flags::kReverse;
+  ASSERT_OK(ct.update(ebpf::as_bytes_of(reverse), ebpf::as_bytes_of(value)));
+  auto present = [&](const ConntrackKey& key) {
+    ConntrackValue v;
+    return ct.lookup(ebpf::as_bytes_of(key), ebpf::as_writable_bytes_of(v)).has_value();
+  };
+
+  ASSERT_OK(lb->set_draining(up, true));
+  ASSERT_OK(lb->set_draining(down, true));
+  ASSERT_OK(lb->sweep_conntrack());
+  EXPECT_TRUE(finished(down)) << "no flows: finished at the first sweep";
+  EXPECT_FALSE(finished(up));
+  now_ns += 9'000'000'000;  // 9 s into the drain: the flow continues
+  ASSERT_OK(lb->sweep_conntrack());
+  EXPECT_FALSE(finished(up));
+  EXPECT_TRUE(present(forward) && present(reverse));
+  now_ns += 2'000'000'000;  // 11 s: past drain_timeout
+  ASSERT_OK(lb->sweep_conntrack());
+  EXPECT_TRUE(finished(up));
+  EXPECT_FALSE(present(forward));
+  EXPECT_FALSE(present(reverse));
+  ASSERT_OK(lb->set_draining(up, false));
+  EXPECT_FALSE(finished(up));
+  lb->stop();
+}
+
 // A restart on pinned maps with the backends listed in another order: each backend keeps the id the previous
 // run gave it (its conntrack entries and counters name it by id), where a fresh assignment would swap them.
 TEST(ControlPlane, RestartOnPinnedMapsKeepsTheBackendIds) {
