@@ -198,13 +198,13 @@ ebpf::Result<void> LoadBalancer::reload() {
 }
 
 ebpf::Result<std::uint64_t> LoadBalancer::sweep_conntrack() {
-  const std::uint64_t now = options_.monotonic_ns();
   std::unique_lock lock(mutex_);
+  const std::uint64_t now = options_.monotonic_ns();  // under the lock: no drain begins after it unseen
   const auto timeout_ns = static_cast<std::uint64_t>(config_->drain_timeout.count()) * 1'000'000ULL;
   std::set<std::uint32_t> cut;
   for (const auto& [name, drain] : drains_)
     if (auto id = tables_.backend_ids.find(name);
-        id != tables_.backend_ids.end() && !drain.finished && timeout_ns > 0 && now - drain.since_ns >= timeout_ns)
+        id != tables_.backend_ids.end() && !drain.finished && timeout_ns > 0 && now >= drain.since_ns + timeout_ns)
       cut.insert(id->second);
   // The walk takes a while on a big map: only a sweep that cuts flows holds the lock through it, so an undrain
   // cannot come in between.
@@ -214,8 +214,12 @@ ebpf::Result<std::uint64_t> LoadBalancer::sweep_conntrack() {
   if (sweep.expired > 0 && options_.log != nullptr) options_.log->debug("conntrack sweep", {{"deleted", sweep.expired}});
   if (!lock.owns_lock()) lock.lock();
   for (auto& [name, drain] : drains_) {
+    // A drain that began during the walk is judged by the next sweep: the walk may have passed flows the
+    // backend got before its drain.
     const auto id = tables_.backend_ids.find(name);
-    if (drain.finished || id == tables_.backend_ids.end() || sweep.flows_by_backend.contains(id->second)) continue;
+    if (drain.finished || drain.since_ns > now || id == tables_.backend_ids.end() ||
+        sweep.flows_by_backend.contains(id->second))
+      continue;
     drain.finished = true;
     if (options_.log == nullptr) continue;
     const auto cut_flows = sweep.cut_by_backend.contains(id->second) ? sweep.cut_by_backend.at(id->second) : 0;
