@@ -302,6 +302,11 @@ std::vector<ServiceInfo> LoadBalancer::services() {
   return out;
 }
 
+bool LoadBalancer::drain_finished_locked(const std::string& key) const {
+  const auto drain = drains_.find(key);
+  return drain != drains_.end() && drain->second.finished;
+}
+
 std::vector<BackendInfo> LoadBalancer::backends() {
   std::lock_guard lock(mutex_);
   std::vector<BackendInfo> out;
@@ -309,9 +314,8 @@ std::vector<BackendInfo> LoadBalancer::backends() {
     for (const auto& be : svc.backends) {
       const auto key = svc.name + "/" + be.name;
       const auto state = state_[key];
-      const auto drain = drains_.find(key);
       out.push_back({tables_.backend_ids.at(key), svc.name, be.name, be.endpoint.to_string(), be.weight, be.group,
-                     state.healthy, state.draining, drain != drains_.end() && drain->second.finished});
+                     state.healthy, state.draining, drain_finished_locked(key)});
     }
   return out;
 }
@@ -351,7 +355,7 @@ ebpf::Result<MetricsSnapshot> LoadBalancer::metrics() {
       const auto state = state_[key];
       s.backends.push_back({svc.name, be.name, be.endpoint.to_string(),
                             EBPF_TRY(maps_.backend_counters(tables_.backend_ids.at(key))), be.weight, state.healthy,
-                            state.draining});
+                            state.draining, drain_finished_locked(key)});
     }
   }
   s.global = EBPF_TRY(maps_.global_counters());

@@ -70,6 +70,7 @@ class LoadBalancer : public ControlPlane {
   ebpf::Result<void> update_health_targets_locked();
   void on_health(const HealthEvent& event);
   const BackendConfig* backend_config_locked(const std::string& key, const ServiceConfig** service) const;
+  bool drain_finished_locked(const std::string& key) const;
 
   ConfigStore& store_;
   LoadBalancerOptions options_;

@@ -91,6 +91,8 @@ void render_backends(std::string& out, const MetricsSnapshot& s) {
       {"ebpf_lb_backend_new_flows_total", "counter", "Flows assigned to the backend.", [](auto& b) { return b.counters.new_flows; }},
       {"ebpf_lb_backend_up", "gauge", "1 when health checks pass.", [](auto& b) { return b.healthy ? 1U : 0U; }},
       {"ebpf_lb_backend_draining", "gauge", "1 when the backend takes no new flows.", [](auto& b) { return b.draining ? 1U : 0U; }},
+      {"ebpf_lb_backend_drain_finished", "gauge", "1 when a drained backend has no flow left.",
+       [](auto& b) { return b.drain_finished ? 1U : 0U; }},
       {"ebpf_lb_backend_weight", "gauge", "Configured weight.", [](auto& b) { return b.weight; }},
   };
   for (const auto& [name, type, help, get] : families) {

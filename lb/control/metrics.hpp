@@ -29,6 +29,7 @@ struct BackendMetrics {
   std::uint32_t weight = 0;
   bool healthy = true;
   bool draining = false;
+  bool drain_finished = false;
 };
 
 // What the data path's flow events (lb_events) have reported so far.

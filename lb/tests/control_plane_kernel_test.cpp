@@ -305,6 +305,8 @@ TEST(ControlPlane, DrainsFinishWhenFlowsEndOrTheTimeoutCutsThem) {
   EXPECT_TRUE(finished(up));
   EXPECT_FALSE(present(forward));
   EXPECT_FALSE(present(reverse));
+  ASSERT_OK_AND_ASSIGN(auto metrics, lb->metrics());
+  for (const auto& b : metrics.backends) EXPECT_TRUE(b.drain_finished) << b.backend;
   ASSERT_OK(lb->set_draining(up, false));
   EXPECT_FALSE(finished(up));
   lb->stop();

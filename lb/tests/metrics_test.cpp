@@ -17,7 +17,7 @@ MetricsSnapshot sample_snapshot() {
   web.counters.new_flows = 40;
   web.counters.drops[static_cast<std::size_t>(DropReason::kRateLimitSource)] = 7;
   s.services.push_back(web);
-  BackendMetrics b{"web", "be-\"1\"\n", "10.0.1.1:8080", {}, 100, false, true};
+  BackendMetrics b{"web", "be-\"1\"\n", "10.0.1.1:8080", {}, 100, false, true, true};
   b.counters.packets = 600;
   b.counters.reply_bytes = 123456;
   s.backends.push_back(b);
@@ -55,6 +55,7 @@ TEST(Metrics, RendersSamplesWithLabels) {
   EXPECT_TRUE(lines.contains("ebpf_lb_backend_reply_bytes_total" + be + " 123456"));
   EXPECT_TRUE(lines.contains("ebpf_lb_backend_up" + be + " 0"));
   EXPECT_TRUE(lines.contains("ebpf_lb_backend_draining" + be + " 1"));
+  EXPECT_TRUE(lines.contains("ebpf_lb_backend_drain_finished" + be + " 1"));
   EXPECT_TRUE(lines.contains("ebpf_lb_backend_weight" + be + " 100"));
   EXPECT_TRUE(lines.contains("ebpf_lb_conntrack_entries 40"));
   EXPECT_TRUE(lines.contains("ebpf_lb_conntrack_max_entries 1048576"));
