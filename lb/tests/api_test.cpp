@@ -19,8 +19,9 @@ class FakeControlPlane : public ControlPlane {
   std::vector<ServiceInfo> services() override { return {{0, "web", "10.0.0.1:80", "tcp", "maglev", 2, 1}}; }
   std::vector<BackendInfo> backends() override {
     std::lock_guard lock(mutex);
-    return {{0, "web", "a", "10.0.1.1:8080", 1, "default", true, drained.contains(0)},
-            {1, "web", "b", "10.0.1.2:8080", 2, "eu", false, drained.contains(1)}};
+    // "a" has no flows: its drain finishes at once; "b" keeps draining.
+    return {{0, "web", "a", "10.0.1.1:8080", 1, "default", true, drained.contains(0), drained.contains(0)},
+            {1, "web", "b", "10.0.1.2:8080", 2, "eu", false, drained.contains(1), false}};
   }
   ebpf::Result<ConnectionList> connections(std::size_t limit) override {
     last_limit = limit;
@@ -94,7 +95,7 @@ TEST_F(AdminApi, ReadEndpoints) {
   auto backends = cli.Get("/backends");
   ASSERT_TRUE(backends);
   EXPECT_NE(backends->body.find(R"({"id":1,"service":"web","name":"b","address":"10.0.1.2:8080","weight":2,)"
-                                R"("group":"eu","healthy":false,"draining":false})"),
+                                R"("group":"eu","healthy":false,"draining":false,"drain_finished":false})"),
             std::string::npos)
       << backends->body;
   auto metrics = cli.Get("/metrics");
@@ -148,6 +149,12 @@ TEST_F(AdminApi, DrainNeedsTheTokenAndChangesState) {
   ASSERT_TRUE(undrained);
   EXPECT_EQ(undrained->status, 200);
   EXPECT_TRUE(plane.drained.empty());
+  ASSERT_EQ(cli.Post("/backends/0/drain", auth(), "", "text/plain")->status, 200);
+  listed = cli.Get("/backends");
+  EXPECT_NE(listed->body.find(R"("name":"a","address":"10.0.1.1:8080","weight":1,"group":"default","healthy":true,)"
+                              R"("draining":true,"drain_finished":true})"),
+            std::string::npos)
+      << listed->body;
 
   auto missing = cli.Post("/backends/9/drain", auth(), "", "text/plain");
   ASSERT_TRUE(missing);
