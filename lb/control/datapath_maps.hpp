@@ -91,13 +91,13 @@ class DataPathMaps {
   ebpf::Result<BackendCounters> backend_counters(std::uint32_t backend_id) const;
   ebpf::Result<GlobalCounters> global_counters() const;
 
-  // Visits every conntrack entry (both directions). Entries may come and go while walking (LRU); a key
-  // deleted between get_next_key and lookup is skipped.
   // One walk over the conntrack map: deletes entries idle past their timeout (conntrack_expired with the
   // config in lb_config) and every entry of a flow to one of `cut_backends`, and counts the flows left per
   // backend.
   ebpf::Result<ConntrackSweep> sweep_conntrack(std::uint64_t now_ns, const std::set<std::uint32_t>& cut_backends = {});
 
+  // Visits every conntrack entry (both directions). Entries may come and go while walking (LRU); a key
+  // deleted between get_next_key and lookup is skipped.
   ebpf::Result<void> for_each_conntrack(const std::function<void(const ConntrackKey&, const ConntrackValue&)>& visit) const;
 
  private:
