@@ -155,6 +155,10 @@ namespace ct_flags {
 inline constexpr std::uint8_t kReverse = 1U << 0;     // this is the reply-direction entry
 inline constexpr std::uint8_t kFinFromClient = 1U << 1;
 inline constexpr std::uint8_t kFinFromBackend = 1U << 2;
+// Both sides sent FIN; the side that sent the first one sends the last ACK, and that packet ends the flow
+// (both entries removed after it is translated). Set with kClosing by the hook that saw the second FIN.
+inline constexpr std::uint8_t kLastAckFromClient = 1U << 3;
+inline constexpr std::uint8_t kLastAckFromBackend = 1U << 4;
 }  // namespace ct_flags
 
 struct ConntrackValue {

@@ -26,11 +26,12 @@ constexpr std::int16_t kForward = -144;    // ConntrackKey of the client -> VIP 
 constexpr std::int16_t kIndex = -152;      // u32 key for array lookups
 constexpr std::int16_t kEvent = -224;      // FlowEvent (72 bytes); ICMP errors: IcmpNatScratch (64 bytes)
 constexpr std::int16_t kSaved = -240;      // backend_id, service_id of the reverse entry (before deletion)
+constexpr std::int16_t kCloseReason = -248;  // u8 CloseReason of the close event
 static_assert(kFlow + static_cast<int>(sizeof(ParsedFlow)) == 0 && kNewAddr + 16 == kFlow &&
               kForward + static_cast<int>(sizeof(ConntrackKey)) == kScratch &&
               kEvent + static_cast<int>(sizeof(FlowEvent)) == kIndex);
 
-constexpr std::int32_t kTcpFin = 0x01, kTcpRst = 0x04;
+constexpr std::int32_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04;
 
 constexpr std::int16_t at(std::int16_t slot, Field f) { return static_cast<std::int16_t>(slot + f.offset); }
 
@@ -116,20 +117,24 @@ void build_forward_key(Assembler& a) {
   a.st(H, r10, at(kForward, kKeyPad), 0);
 }
 
-// FIN from the backend: flag both entries, fin_wait (or closing after the client's FIN). r9 = reverse entry.
+// FIN from the backend: flag both entries, fin_wait, or closing after the client's FIN, in which case the
+// client's next packet is the last ACK (kLastAckFromClient). A retransmitted FIN changes nothing. r9 = reverse
+// entry.
 void backend_fin(Assembler& a) {
+  ebpf::dsl::load_field(a, r1, r9, kCtFlags);
+  a.jset(r1, ct_flags::kFinFromBackend, "tc_rewrite");
   a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kForward).call("map_lookup_elem");
-  a.mov(r3, static_cast<std::int32_t>(TcpState::kFinWait));
+  a.mov(r3, static_cast<std::int32_t>(TcpState::kFinWait)).mov(r4, ct_flags::kFinFromBackend);
   a.jeq(r0, 0, "tc_fin_reverse");
   ebpf::dsl::load_field(a, r2, r0, kCtFlags);
   a.jset(r2, ct_flags::kFinFromClient, "tc_fin_closing").ja("tc_fin_store");
-  a.label("tc_fin_closing").mov(r3, static_cast<std::int32_t>(TcpState::kClosing));
-  a.label("tc_fin_store").or_(r2, ct_flags::kFinFromBackend);
+  a.label("tc_fin_closing").mov(r3, static_cast<std::int32_t>(TcpState::kClosing)).or_(r4, ct_flags::kLastAckFromClient);
+  a.label("tc_fin_store").or_(r2, r4);
   ebpf::dsl::store_field(a, r0, kCtFlags, r2);
   ebpf::dsl::store_field(a, r0, kCtState, r3);
   a.label("tc_fin_reverse");
   ebpf::dsl::load_field(a, r2, r9, kCtFlags);
-  a.or_(r2, ct_flags::kFinFromBackend);
+  a.or_(r2, r4);
   ebpf::dsl::store_field(a, r9, kCtFlags, r2);
   ebpf::dsl::store_field(a, r9, kCtState, r3);
 }
@@ -145,8 +150,8 @@ void emit_close_event(Assembler& a) {
   // type, family, proto, close_reason are bytes 0..3: one little-endian word.
   static_assert(offsetof(FlowEvent, family) == 1 && offsetof(FlowEvent, proto) == 2 && offsetof(FlowEvent, close_reason) == 3);
   a.ldx(B, r1, r10, at(kFlow, kFlowProto)).ldx(B, r2, r10, at(kFlow, kFlowFamily));
-  a.lsh(r1, 8).or_(r1, r2).lsh(r1, 8).or_(r1, static_cast<std::int32_t>(FlowEventType::kClose))
-      .or_(r1, static_cast<std::int32_t>(CloseReason::kRst) << 24);
+  a.lsh(r1, 8).or_(r1, r2).lsh(r1, 8).or_(r1, static_cast<std::int32_t>(FlowEventType::kClose));
+  a.ldx(B, r2, r10, kCloseReason).lsh(r2, 24).or_(r1, r2);
   a.stx(W, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, type)), r1);
   a.ldx(W, r1, r10, kSaved + 4).stx(W, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, service_id)), r1);
   a.ldx(W, r1, r10, kSaved).stx(W, r10, kEvent + static_cast<std::int16_t>(offsetof(FlowEvent, backend_id)), r1);
@@ -162,24 +167,25 @@ void emit_close_event(Assembler& a) {
   a.label("tc_event_done");
 }
 
-// RST from the backend: both entries go, ct_closed++ (once: only if this program removed the forward one).
-void backend_rst(Assembler& a, bool events) {
+// RST from the backend, or its last ACK after both FINs: both entries go, ct_closed++ (once: only if this
+// program removed the forward one), close event with the reason at kCloseReason.
+void backend_close(Assembler& a, bool events) {
   a.ldx(W, r1, r9, kCtBackend.offset).stx(W, r10, kSaved, r1);
   a.ldx(W, r1, r9, kCtService.offset).stx(W, r10, kSaved + 4, r1);
   ebpf::dsl::load_field(a, r7, r9, kCtPackets);
   ebpf::dsl::load_field(a, r8, r9, kCtBytes);
   a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kForward).call("map_lookup_elem");
-  a.jeq(r0, 0, "tc_rst_delete");
+  a.jeq(r0, 0, "tc_close_delete");
   ebpf::dsl::load_field(a, r1, r0, kCtPackets);
   a.add(r7, r1);
   ebpf::dsl::load_field(a, r1, r0, kCtBytes);
   a.add(r8, r1);
-  a.label("tc_rst_delete");
+  a.label("tc_close_delete");
   a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kFlow).call("map_delete_elem");
   a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kForward).call("map_delete_elem");
   a.jne(r0, 0, "tc_rewrite");
-  count_global(a, offsetof(GlobalCounters, ct_closed), "tc_rst_counted");
-  a.label("tc_rst_counted");
+  count_global(a, offsetof(GlobalCounters, ct_closed), "tc_close_counted");
+  a.label("tc_close_counted");
   if (events) emit_close_event(a);
 }
 
@@ -236,14 +242,18 @@ ebpf::Result<ebpf::Bytecode> build_tc_egress(const TcEgressOptions& options) {
   account_reply(a);
 
   a.ldx(B, r1, r10, at(kFlow, kFlowProto)).jne(r1, kProtoTcp, "tc_rewrite");
-  a.ldx(B, r1, r10, at(kFlow, kFlowTcpFlags)).jset(r1, kTcpRst, "tc_rst").jset(r1, kTcpFin, "tc_fin").ja("tc_rewrite");
+  a.ldx(B, r1, r10, at(kFlow, kFlowTcpFlags)).jset(r1, kTcpRst, "tc_rst").jset(r1, kTcpFin, "tc_fin").jset(r1, kTcpSyn, "tc_rewrite");
+  ebpf::dsl::load_field(a, r1, r9, kCtFlags);
+  a.jset(r1, ct_flags::kLastAckFromBackend, "tc_last_ack").ja("tc_rewrite");
   a.label("tc_fin");
   build_forward_key(a);
   backend_fin(a);
   a.ja("tc_rewrite");
-  a.label("tc_rst");
+  a.label("tc_last_ack").st(B, r10, kCloseReason, static_cast<std::int32_t>(CloseReason::kFin)).ja("tc_close");
+  a.label("tc_rst").st(B, r10, kCloseReason, static_cast<std::int32_t>(CloseReason::kRst));
+  a.label("tc_close");
   build_forward_key(a);
-  backend_rst(a, options.events);
+  backend_close(a, options.events);
   rewrite_source(a, options.ipv6);
 
   // A backend's ICMP error about a DNATed packet: quote and source back to the VIP (icmp_error.hpp).

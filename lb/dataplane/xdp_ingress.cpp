@@ -5,6 +5,7 @@
 
 #include <string>
 #include <tuple>
+#include <utility>
 
 #include "ebpf/dsl/context.hpp"
 #include "ebpf/dsl/packet.hpp"
@@ -123,28 +124,42 @@ void emit_timeout(Emitter& e) {
   a.label(done);
 }
 
-// TCP state from the client's flags; r0 = forward ConntrackValue*. RST closes the flow (both entries).
+// TCP state from the client's flags; r0 = forward ConntrackValue*. RST, or the client's last ACK after both
+// FINs (ct_flags::kLastAckFromClient), ends the flow: both entries go once the packet is translated.
 void emit_tcp_state(Emitter& e, std::string_view done) {
   Assembler& a = e.a;
-  const std::string fin = e.unique("fin"), rst = e.unique("rst"), store = e.unique("fin_store");
+  const std::string fin = e.unique("fin"), second_fin = e.unique("second_fin"), rst = e.unique("rst"),
+                    last_ack = e.unique("last_ack");
   constexpr std::int16_t kState = EBPF_FIELD(ConntrackValue, state).offset;
   constexpr std::int16_t kFlags = EBPF_FIELD(ConntrackValue, flags).offset;
   a.ldx(B, r1, r10, flow(kKeyProto)).jne(r1, kProtoTcp, done);
   a.ldx(B, r2, r10, flow(kTcpFlags));
   a.jset(r2, kTcpRst, rst).jset(r2, kTcpFin, fin).jset(r2, kTcpSyn, done);  // a SYN again: retransmission
+  a.ldx(B, r1, r0, kFlags).jset(r1, ct_flags::kLastAckFromClient, last_ack);
   a.ldx(B, r1, r0, kState).jge(r1, static_cast<std::int32_t>(TcpState::kEstablished), done);
   a.st(B, r0, kState, static_cast<std::int32_t>(TcpState::kEstablished)).ja(done);
-  a.label(fin).ldx(B, r1, r0, kFlags).or_(r1, ct_flags::kFinFromClient).stx(B, r0, kFlags, r1);
-  a.and_(r1, ct_flags::kFinFromBackend).mov(r3, static_cast<std::int32_t>(TcpState::kFinWait)).jeq(r1, 0, store);
-  a.mov(r3, static_cast<std::int32_t>(TcpState::kClosing));
-  a.label(store).stx(B, r0, kState, r3).ja(done);
-  a.label(rst);
-  e.emit_event(FlowEventType::kClose, CloseReason::kRst, true);
+  a.label(fin).ldx(B, r1, r0, kFlags).jset(r1, ct_flags::kFinFromClient, done);  // retransmitted: no change
+  a.or_(r1, ct_flags::kFinFromClient).mov(r3, static_cast<std::int32_t>(TcpState::kFinWait));
+  a.jset(r1, ct_flags::kFinFromBackend, second_fin);
+  a.stx(B, r0, kFlags, r1).stx(B, r0, kState, r3).ja(done);
+  // The backend closed first: its next packet is the last ACK. TC egress reads only the reply-side entry,
+  // so that one learns it too.
+  a.label(second_fin).or_(r1, ct_flags::kLastAckFromBackend).mov(r3, static_cast<std::int32_t>(TcpState::kClosing));
+  a.stx(B, r0, kFlags, r1).stx(B, r0, kState, r3);
   e.build_reverse_key();
-  e.remove("lb_conntrack", slot::kFlow);
-  e.remove("lb_conntrack", slot::kRevKey);
-  e.count_global(EBPF_FIELD(GlobalCounters, ct_closed));
-  a.ja(done);
+  e.lookup("lb_conntrack", slot::kRevKey);
+  a.jeq(r0, 0, done);
+  a.ldx(B, r1, r0, kFlags).or_(r1, ct_flags::kFinFromClient | ct_flags::kLastAckFromBackend).stx(B, r0, kFlags, r1);
+  a.st(B, r0, kState, static_cast<std::int32_t>(TcpState::kClosing)).ja(done);
+  for (const auto& [label, reason] : {std::pair{rst, CloseReason::kRst}, std::pair{last_ack, CloseReason::kFin}}) {
+    a.label(label);
+    e.emit_event(FlowEventType::kClose, reason, true);
+    e.build_reverse_key();
+    e.remove("lb_conntrack", slot::kFlow);
+    e.remove("lb_conntrack", slot::kRevKey);
+    e.count_global(EBPF_FIELD(GlobalCounters, ct_closed));
+    a.ja(done);
+  }
 }
 }  // namespace
 

@@ -251,7 +251,49 @@ TEST_F(TcEgress, FinFromTheBackendMovesBothEntriesTowardsClosing) {
   fwd = entry(other.forward_key());
   ASSERT_TRUE(fwd);
   EXPECT_EQ(fwd->state, static_cast<std::uint8_t>(TcpState::kClosing));
-  EXPECT_EQ(fwd->flags, ct_flags::kFinFromClient | ct_flags::kFinFromBackend);
+  // The backend's FIN was the second: the client's next packet is the last ACK.
+  EXPECT_EQ(fwd->flags, ct_flags::kFinFromClient | ct_flags::kFinFromBackend | ct_flags::kLastAckFromClient);
+  rev = entry(other.reverse_key());
+  ASSERT_TRUE(rev);
+  EXPECT_EQ(rev->flags, ct_flags::kReverse | ct_flags::kFinFromBackend | ct_flags::kLastAckFromClient);
+  // The first flow's client then closed too (ingress: closing, the backend sends the last ACK). A
+  // retransmission of the backend's FIN must not make the client's next packet a "last ACK" as well.
+  fwd = entry(kTcp4.forward_key());
+  ASSERT_TRUE(fwd);
+  fwd->flags |= ct_flags::kFinFromClient | ct_flags::kLastAckFromBackend;
+  fwd->state = static_cast<std::uint8_t>(TcpState::kClosing);
+  ASSERT_OK(ct().update(ebpf::as_bytes_of(kTcp4.forward_key()), ebpf::as_bytes_of(*fwd)));
+  run(reply(kTcp4, kTcp4.backend, kTcp4.backend_port, fin));
+  fwd = entry(kTcp4.forward_key());
+  ASSERT_TRUE(fwd);
+  EXPECT_EQ(fwd->flags, ct_flags::kFinFromClient | ct_flags::kFinFromBackend | ct_flags::kLastAckFromBackend);
+}
+
+// The client closed second (ingress recorded kLastAckFromBackend on the reply-side entry): the backend's
+// last ACK is translated, then both entries go with a close event "fin", as after an RST.
+TEST_F(TcEgress, TheBackendsLastAckAfterBothFinsEndsTheFlow) {
+  std::vector<FlowEvent> events;
+  auto reader = FlowEventReader::open(maps_->find("lb_events")->fd(), [&](const FlowEvent& e) { events.push_back(e); });
+  ASSERT_OK(reader);
+  insert(kTcp4, ct_flags::kFinFromClient | ct_flags::kFinFromBackend);
+  auto rev = *entry(kTcp4.reverse_key());
+  rev.state = static_cast<std::uint8_t>(TcpState::kClosing);
+  rev.flags |= ct_flags::kFinFromClient | ct_flags::kFinFromBackend | ct_flags::kLastAckFromBackend;
+  ASSERT_OK(ct().update(ebpf::as_bytes_of(kTcp4.reverse_key()), ebpf::as_bytes_of(rev)));
+  ReplyShape ack;
+  ack.tcp_flags = packet::tcp_flags::ack;
+  ack.payload.clear();
+  const auto in = reply(kTcp4, kTcp4.backend, kTcp4.backend_port, ack);
+  EXPECT_EQ(packet::to_hex(run(in)), packet::to_hex(reply(kTcp4, kTcp4.vip, kTcp4.vip_port, ack)));
+  EXPECT_FALSE(entry(kTcp4.forward_key()));
+  EXPECT_FALSE(entry(kTcp4.reverse_key()));
+  ASSERT_OK_AND_ASSIGN(auto global, maps_->global_counters());
+  EXPECT_EQ(global.ct_closed, 1u);
+  ASSERT_OK_AND_ASSIGN(auto delivered, (*reader)->poll(std::chrono::milliseconds(1000)));
+  ASSERT_EQ(delivered, 1u);
+  EXPECT_EQ(events[0].type, static_cast<std::uint8_t>(FlowEventType::kClose));
+  EXPECT_EQ(events[0].close_reason, static_cast<std::uint8_t>(CloseReason::kFin));
+  EXPECT_EQ(events[0].packets, 5u + 1u);
 }
 
 TEST_F(TcEgress, RstFromTheBackendRemovesTheFlowAndEmitsACloseEvent) {

@@ -113,6 +113,60 @@ TEST_P(XdpEvents, ASynOnAClosingFlowClosesItAndOpensANewOne) {
   EXPECT_EQ(dp.conntrack(key).value_or(ConntrackValue{}).packets, 2u);
 }
 
+// Both FINs seen, the backend's second (egress recorded kLastAckFromClient): the client's last ACK is still
+// DNATed, then both entries go with a close event "fin". When the client's FIN is the second one, ingress
+// hands the last ACK to egress instead: the reply-side entry learns it, and client packets close nothing.
+TEST_P(XdpEvents, TheLastAckAfterBothFinsEndsTheFlow) {
+  EBPF_REQUIRE_KERNEL();
+  ASSERT_OK_AND_ASSIGN(auto dp, XdpDataPath::create(kYaml, {}, {.hook = GetParam()}));
+  ASSERT_OK_AND_ASSIGN(auto ring, ebpf::RingBuffer::open(dp.maps->find("lb_events")->fd()));
+  const auto client = ip4("192.0.2.1"), vip = ip4("10.0.0.100");
+  auto keys = [&](std::uint16_t port) {
+    return std::pair{flow_key(mapped(client), mapped(vip), port, 80, kProtoTcp, kFamilyV4),
+                     flow_key(mapped(ip4("10.0.1.1")), mapped(client), 8080, port, kProtoTcp, kFamilyV4)};
+  };
+  auto patch = [&](const ConntrackKey& key, std::uint8_t add_flags, TcpState state) {
+    auto v = dp.conntrack(key).value_or(ConntrackValue{});
+    v.flags |= add_flags;
+    v.state = static_cast<std::uint8_t>(state);
+    return dp.put_conntrack(key, v);
+  };
+  {
+    const auto [forward, reverse] = keys(33335);
+    for (auto flags : {tcp_flags::syn, tcp_flags::ack, static_cast<std::uint8_t>(tcp_flags::fin | tcp_flags::ack)})
+      ASSERT_OK(dp.run(tcp4(client, 33335, vip, 80, flags)));
+    ASSERT_OK(patch(forward, ct_flags::kFinFromBackend | ct_flags::kLastAckFromClient, TcpState::kClosing));
+    drain(ring);
+    const auto last_ack = tcp4(client, 33335, vip, 80, tcp_flags::ack);
+    ASSERT_OK_AND_ASSIGN(auto out, dp.run(last_ack));
+    EXPECT_NE(out.data_out, last_ack) << "the last ACK still reaches the backend";
+    EXPECT_FALSE(dp.conntrack(forward).has_value());
+    EXPECT_FALSE(dp.conntrack(reverse).has_value());
+    auto events = drain(ring);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].close_reason, static_cast<std::uint8_t>(CloseReason::kFin));
+    EXPECT_EQ(events[0].packets, 4u);
+    ASSERT_OK_AND_ASSIGN(auto global, dp.maps->global_counters());
+    EXPECT_EQ(global.ct_closed, 1u);
+  }
+  {
+    const auto [forward, reverse] = keys(33336);
+    for (auto flags : {tcp_flags::syn, tcp_flags::ack}) ASSERT_OK(dp.run(tcp4(client, 33336, vip, 80, flags)));
+    ASSERT_OK(patch(forward, ct_flags::kFinFromBackend, TcpState::kFinWait));  // egress saw the backend's FIN
+    ASSERT_OK(patch(reverse, ct_flags::kFinFromBackend, TcpState::kFinWait));
+    ASSERT_OK(dp.run(tcp4(client, 33336, vip, 80, tcp_flags::fin | tcp_flags::ack)));
+    const auto fwd = dp.conntrack(forward), rev = dp.conntrack(reverse);
+    ASSERT_TRUE(fwd && rev);
+    EXPECT_EQ(fwd->state, static_cast<std::uint8_t>(TcpState::kClosing));
+    EXPECT_EQ(fwd->flags, ct_flags::kFinFromClient | ct_flags::kFinFromBackend | ct_flags::kLastAckFromBackend);
+    EXPECT_EQ(rev->state, static_cast<std::uint8_t>(TcpState::kClosing));
+    EXPECT_EQ(rev->flags,
+              ct_flags::kReverse | ct_flags::kFinFromClient | ct_flags::kFinFromBackend | ct_flags::kLastAckFromBackend);
+    ASSERT_OK(dp.run(tcp4(client, 33336, vip, 80, tcp_flags::ack)));  // e.g. a duplicate ACK
+    EXPECT_TRUE(dp.conntrack(forward).has_value());
+  }
+}
+
 TEST_P(XdpEvents, NoEventsWhenTheConfigSwitchIsOff) {
   EBPF_REQUIRE_KERNEL();
   ASSERT_OK_AND_ASSIGN(auto dp, XdpDataPath::create(kYaml, {}, {.hook = GetParam()}));
