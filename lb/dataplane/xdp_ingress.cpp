@@ -4,8 +4,6 @@
 #include "lb/dataplane/xdp_ingress.hpp"
 
 #include <string>
-#include <tuple>
-#include <utility>
 
 #include "ebpf/dsl/context.hpp"
 #include "ebpf/dsl/packet.hpp"
@@ -124,6 +122,16 @@ void emit_timeout(Emitter& e) {
   a.label(done);
 }
 
+// The flow is over: close event, both entries removed, `counter` += 1, then on to `then`.
+void emit_end_flow(Emitter& e, CloseReason reason, Field counter, std::string_view then) {
+  e.emit_event(FlowEventType::kClose, reason, true);
+  e.build_reverse_key();
+  e.remove("lb_conntrack", slot::kFlow);
+  e.remove("lb_conntrack", slot::kRevKey);
+  e.count_global(counter);
+  e.a.ja(then);
+}
+
 // TCP state from the client's flags; r0 = forward ConntrackValue*. RST, or the client's last ACK after both
 // FINs (ct_flags::kLastAckFromClient), ends the flow: both entries go once the packet is translated.
 void emit_tcp_state(Emitter& e, std::string_view done) {
@@ -151,15 +159,10 @@ void emit_tcp_state(Emitter& e, std::string_view done) {
   a.jeq(r0, 0, done);
   a.ldx(B, r1, r0, kFlags).or_(r1, ct_flags::kFinFromClient | ct_flags::kLastAckFromBackend).stx(B, r0, kFlags, r1);
   a.st(B, r0, kState, static_cast<std::int32_t>(TcpState::kClosing)).ja(done);
-  for (const auto& [label, reason] : {std::pair{rst, CloseReason::kRst}, std::pair{last_ack, CloseReason::kFin}}) {
-    a.label(label);
-    e.emit_event(FlowEventType::kClose, reason, true);
-    e.build_reverse_key();
-    e.remove("lb_conntrack", slot::kFlow);
-    e.remove("lb_conntrack", slot::kRevKey);
-    e.count_global(EBPF_FIELD(GlobalCounters, ct_closed));
-    a.ja(done);
-  }
+  a.label(rst);
+  emit_end_flow(e, CloseReason::kRst, EBPF_FIELD(GlobalCounters, ct_closed), done);
+  a.label(last_ack);
+  emit_end_flow(e, CloseReason::kFin, EBPF_FIELD(GlobalCounters, ct_closed), done);
 }
 }  // namespace
 
@@ -191,16 +194,10 @@ void emit_conntrack_hit(Emitter& e) {
   a.stx(DW, r0, EBPF_FIELD(ConntrackValue, bytes).offset, r1);
   emit_tcp_state(e, label::kForward);  // ends with a jump to kForward
   // Idle past its timeout, or closed and its port reused: the flow is gone; this packet is judged as a new flow.
-  for (const auto& [label, reason, counter] : {std::tuple{expired, CloseReason::kIdle, EBPF_FIELD(GlobalCounters, ct_expired)},
-                                               std::tuple{reopened, CloseReason::kFin, EBPF_FIELD(GlobalCounters, ct_closed)}}) {
-    a.label(label);
-    e.emit_event(FlowEventType::kClose, reason, true);
-    e.build_reverse_key();
-    e.remove("lb_conntrack", slot::kFlow);
-    e.remove("lb_conntrack", slot::kRevKey);
-    e.count_global(counter);
-    a.ja(kServiceThenNewFlow);
-  }
+  a.label(expired);
+  emit_end_flow(e, CloseReason::kIdle, EBPF_FIELD(GlobalCounters, ct_expired), kServiceThenNewFlow);
+  a.label(reopened);
+  emit_end_flow(e, CloseReason::kFin, EBPF_FIELD(GlobalCounters, ct_closed), kServiceThenNewFlow);
 }
 
 namespace {
