@@ -1,19 +1,21 @@
 // End-to-end HTTP benchmark through the demo topology: wrk in the client namespace against nginx-light
 // backends, in one run: (a) plain routing to one backend (the ceiling), (b) nftables DNAT with conntrack in
 // the LB namespace (the kernel's own L4 NAT load balancing; IPVS is not in this kernel), (c) ebpf-lb with its
-// DNAT program on XDP and (d) on TC ingress (`--ingress-hook tc`); each with keep-alive and with one
-// connection per request.
+// DNAT program on XDP and (d) on TC ingress (`--ingress-hook tc`), and (e, f) routing again with programs that
+// only pass on the hooks ebpf-lb uses (the hooks' own cost); each with keep-alive and with one connection per
+// request. Every run speaks from a fresh client address (use_fresh_client_address says why).
 //
 // Runs on this VM drift by ±10% over minutes, so modes measured minutes apart are not comparable.
 // `--rounds=N` registers every mode N times round-robin (round 0: each mode once, keep-alive then close;
 // round 1: again ...), so all modes are sampled across the same time span; compare medians per mode.
 //
-// Counters: requests/s (wrk's figure) and softirq CPU per request. Method and limits of the latter: the
-// softirq column of /proc/stat summed over CPUs, before and after the wrk run, divided by the requests
-// done. /proc/stat is machine-wide, so it includes the client's and backends' softirq work too (the same
-// in every mode); differences between modes are the load balancer's own cost. Tick-based (10 ms jiffies):
-// runs of a few seconds give a resolution of a few percent. A smoke run (--benchmark_min_time < 0.5) uses
-// 1-second wrk runs and turns --bpf_stats on.
+// Counters: requests/s (wrk's figure), softirq CPU per request, and per request the packets the LB namespace
+// received and the TCP retransmissions of client and backends (a mode that costs more per request because it
+// makes more packets shows there). Softirq method and limits: the softirq column of /proc/stat summed over CPUs,
+// before and after the wrk run, divided by the requests done. /proc/stat is machine-wide, so it includes the
+// client's and backends' softirq work too (the same in every mode); differences between modes are the load
+// balancer's own cost. Tick-based (10 ms jiffies): runs of a few seconds give a resolution of a few percent. A
+// smoke run (--benchmark_min_time < 0.5) uses 1-second wrk runs and turns --bpf_stats on.
 //
 // `--bpf_stats` adds, for the ebpf-lb modes, the run time of ebpf-lb's own programs as the kernel accounts it
 // (BPF_ENABLE_STATS): bpf_ns_per_req (all its programs, per request: the part of softirq_us_per_req that is
@@ -124,9 +126,7 @@ ebpf::Result<HookPrograms> attached_programs(const std::string& netns) {
 }
 
 // Packets the load balancer namespace's interfaces received, summed (/proc/net/dev read inside the namespace),
-// and the TCP segments the client and the backends retransmitted (/proc/net/snmp): a mode that costs more softirq per request
-// because it makes more packets per request (retransmissions, extra ACKs) shows here, not in the per-packet
-// figures. -1 when unreadable.
+// and the TCP segments the client and the backends retransmitted (/proc/net/snmp). -1 when unreadable.
 double lb_rx_packets(const std::string& netns) {
   auto text = run_command({"cat", "/proc/net/dev"}, Topology::path(netns));
   if (!text) return -1;
