@@ -155,8 +155,11 @@ namespace ct_flags {
 inline constexpr std::uint8_t kReverse = 1U << 0;     // this is the reply-direction entry
 inline constexpr std::uint8_t kFinFromClient = 1U << 1;
 inline constexpr std::uint8_t kFinFromBackend = 1U << 2;
-// Both sides sent FIN; the side that sent the first one sends the last ACK, and that packet ends the flow
-// (both entries removed after it is translated). Set with kClosing by the hook that saw the second FIN.
+// Both sides sent FIN and the second FIN acknowledged the first (ConntrackValue::fin_end): the side that sent
+// the first one owes only the last ACK, and that packet ends the flow (both entries removed after it is
+// translated). Set with kClosing by the hook that saw the second FIN. When the FINs crossed (the second does
+// not acknowledge the first), both sides owe an ACK and neither flag is set: the flow stays in kClosing until
+// the transitory timeout, or until a SYN reuses its port.
 inline constexpr std::uint8_t kLastAckFromClient = 1U << 3;
 inline constexpr std::uint8_t kLastAckFromBackend = 1U << 4;
 }  // namespace ct_flags
@@ -168,7 +171,7 @@ struct ConntrackValue {
   std::uint8_t flags = 0;           // 19: ct_flags
   std::uint32_t backend_id = 0;     // 20
   std::uint32_t service_id = 0;     // 24
-  std::uint32_t pad = 0;            // 28
+  std::uint32_t fin_end = 0;        // 28: forward entry: seq + payload + 1 of the first FIN (the ack that covers it)
   std::uint64_t created_ns = 0;     // 32: CLOCK_MONOTONIC at creation (XDP: bpf_ktime_get_coarse_ns, tick resolution)
   std::uint64_t last_seen_ns = 0;   // 40: idle timeouts compare against this
   std::uint64_t packets = 0;        // 48: this direction (plain adds: approximate if two CPUs race on a flow)
@@ -177,7 +180,8 @@ struct ConntrackValue {
 static_assert(sizeof(ConntrackValue) == 64);
 static_assert(offsetof(ConntrackValue, nat_port) == 16 && offsetof(ConntrackValue, state) == 18 &&
               offsetof(ConntrackValue, flags) == 19 && offsetof(ConntrackValue, backend_id) == 20 &&
-              offsetof(ConntrackValue, service_id) == 24 && offsetof(ConntrackValue, created_ns) == 32 &&
+              offsetof(ConntrackValue, service_id) == 24 && offsetof(ConntrackValue, fin_end) == 28 &&
+              offsetof(ConntrackValue, created_ns) == 32 &&
               offsetof(ConntrackValue, last_seen_ns) == 40 && offsetof(ConntrackValue, packets) == 48 &&
               offsetof(ConntrackValue, bytes) == 56);
 

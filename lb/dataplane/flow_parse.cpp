@@ -6,6 +6,7 @@
 #include "ebpf/dsl/context.hpp"
 #include "ebpf/dsl/layout.hpp"
 #include "ebpf/dsl/packet.hpp"
+#include "ebpf/helpers.hpp"
 
 namespace lb::dataplane {
 
@@ -171,6 +172,36 @@ Assembler& emit_tc_flow_parse(Assembler& a, Reg skb, const FlowParseOptions& opt
   load();
   emit_flow_parse(a, options);
   return a.label(parsed);
+}
+
+Assembler& emit_tcp_fin_numbers(Assembler& a, const TcpFinNumbersOptions& o) {
+  constexpr std::int16_t kTcpSeq = 4, kTcpAck = 8, kTcpDataOffset = 12, kIpv4TotalLength = 2, kIpv6PayloadLength = 4;
+  constexpr std::int16_t kIpLength = 16;  // where the IP length field lands in the scratch area
+  if (is_scratch(o.ctx)) return a.ja("emit_tcp_fin_numbers: the context must be in r6..r9");
+  if (o.scratch % 8 != 0 || o.scratch > -24 || o.scratch < -512) return a.ja("emit_tcp_fin_numbers: bad scratch slot");
+  const auto load_bytes = o.skb ? ebpf::helper::skb_load_bytes : ebpf::helper::xdp_load_bytes;
+  const auto flow = [&](Field f) { return static_cast<std::int16_t>(o.flow_slot + f.offset); };
+  const std::string v4 = label(a, "fin_v4"), have_offset = label(a, "fin_ip_len");
+  // The first 16 bytes of the TCP header, then the IP length field.
+  a.mov(r1, o.ctx).ldx(H, r2, fp, flow(kL4Offset)).mov(r3, fp).add(r3, o.scratch).mov(r4, 16).call(load_bytes);
+  a.jne(r0, 0, o.unreadable);
+  a.ldx(H, r2, fp, flow(kL3Offset)).ldx(B, r1, fp, flow(kFamily));
+  a.jne(r1, kFamilyV6, v4).add(r2, kIpv6PayloadLength).ja(have_offset);
+  a.label(v4).add(r2, kIpv4TotalLength);
+  a.label(have_offset).mov(r1, o.ctx).mov(r3, fp).add(r3, o.scratch + kIpLength).mov(r4, 2).call(load_bytes);
+  a.jne(r0, 0, o.unreadable);
+  // End of the IP packet (as an offset in the frame): l3 + total length (v4) or l3 + 40 + payload length (v6).
+  const std::string end_v4 = label(a, "fin_end_v4");
+  a.ldx(H, r1, fp, o.scratch + kIpLength).be(r1, 16);
+  a.ldx(B, r2, fp, flow(kFamily)).jne(r2, kFamilyV6, end_v4).add(r1, kIpv6Header);
+  a.label(end_v4).ldx(H, r2, fp, flow(kL3Offset)).add(r1, r2);
+  // Payload = end - l4 offset - TCP header length (data offset in 32-bit words, high nibble of byte 12).
+  a.ldx(H, r2, fp, flow(kL4Offset)).sub(r1, r2);
+  a.ldx(B, r2, fp, o.scratch + kTcpDataOffset).rsh(r2, 4).lsh(r2, 2).sub(r1, r2);
+  a.ldx(W, r2, fp, o.scratch + kTcpSeq).be(r2, 32).add(r1, r2).add(w1, 1);  // 32-bit: sequence numbers wrap
+  a.ldx(W, r2, fp, o.scratch + kTcpAck).be(r2, 32);
+  a.stx(W, fp, o.scratch + kFinNumbersAck, r2).stx(W, fp, o.scratch + kFinNumbersFinEnd, r1);
+  return a;
 }
 
 }  // namespace lb::dataplane

@@ -91,4 +91,23 @@ inline constexpr std::int32_t kFlowHeaderBytes = 128;
 // emit_flow_parse.
 ebpf::Assembler& emit_tc_flow_parse(ebpf::Assembler& a, ebpf::isa::Reg skb, const FlowParseOptions& options = {});
 
+// Closing a TCP flow at its last ACK needs to know whether the second FIN acknowledges the first: when the
+// two FINs cross on the wire (each side closes before it has the other's FIN), both sides still owe an ACK,
+// and ending the flow at the first of them would leave the other untranslated. For a TCP packet already
+// parsed into the ParsedFlow at fp + flow_slot, this reads the TCP sequence and acknowledgement numbers, the
+// data offset and the IP length with bpf_xdp_load_bytes / bpf_skb_load_bytes (FIN packets only, so the parse
+// every packet pays stays as it is) and stores at fp + scratch (24 bytes, 8-aligned), in host order:
+//   +0  u32 ack       the packet's acknowledgement number
+//   +4  u32 fin_end   seq + payload length + 1: the acknowledgement number that covers a FIN in this packet
+// Jumps to `unreadable` if the headers cannot be read. Clobbers r0..r5.
+struct TcpFinNumbersOptions {
+  ebpf::isa::Reg ctx = ebpf::isa::r6;  // xdp_md or __sk_buff
+  bool skb = false;                    // ctx is an __sk_buff (bpf_skb_load_bytes)
+  std::int16_t flow_slot = -static_cast<std::int16_t>(sizeof(ParsedFlow));
+  std::int16_t scratch = 0;
+  std::string_view unreadable;
+};
+inline constexpr std::int16_t kFinNumbersAck = 0, kFinNumbersFinEnd = 4;
+ebpf::Assembler& emit_tcp_fin_numbers(ebpf::Assembler& a, const TcpFinNumbersOptions& options);
+
 }  // namespace lb::dataplane

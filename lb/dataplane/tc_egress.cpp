@@ -50,6 +50,7 @@ constexpr Field kCtFlags = EBPF_FIELD(ConntrackValue, flags);
 constexpr Field kCtBackend = EBPF_FIELD(ConntrackValue, backend_id);
 constexpr Field kCtService = EBPF_FIELD(ConntrackValue, service_id);
 constexpr Field kCtLastSeen = EBPF_FIELD(ConntrackValue, last_seen_ns);
+constexpr Field kCtFinEnd = EBPF_FIELD(ConntrackValue, fin_end);
 constexpr Field kCtPackets = EBPF_FIELD(ConntrackValue, packets);
 constexpr Field kCtBytes = EBPF_FIELD(ConntrackValue, bytes);
 constexpr std::int16_t kCtNatAddr = offsetof(ConntrackValue, nat_addr);
@@ -117,18 +118,24 @@ void build_forward_key(Assembler& a) {
   a.st(H, r10, at(kForward, kKeyPad), 0);
 }
 
-// FIN from the backend: flag both entries, fin_wait, or closing after the client's FIN, in which case the
-// client's next packet is the last ACK (kLastAckFromClient). A retransmitted FIN changes nothing. r9 = reverse
-// entry.
+// FIN from the backend: flag both entries, fin_wait; or closing after the client's FIN, and if this FIN
+// acknowledges the client's (ack - fin_end >= 0 as a 32-bit serial difference) the client's next packet is
+// the last ACK (kLastAckFromClient); FINs that crossed set no last-ACK flag (ct_flags). A first FIN records
+// where it ends (fin_end, forward entry) for the client's FIN to be checked against. A retransmitted FIN
+// changes nothing. r9 = reverse entry.
 void backend_fin(Assembler& a) {
   ebpf::dsl::load_field(a, r1, r9, kCtFlags);
   a.jset(r1, ct_flags::kFinFromBackend, "tc_rewrite");
+  emit_tcp_fin_numbers(a, {.ctx = r6, .skb = true, .flow_slot = kFlow, .scratch = kScratch, .unreadable = "tc_rewrite"});
   a.ld_map(r1, "lb_conntrack").mov(r2, r10).add(r2, kForward).call("map_lookup_elem");
   a.mov(r3, static_cast<std::int32_t>(TcpState::kFinWait)).mov(r4, ct_flags::kFinFromBackend);
   a.jeq(r0, 0, "tc_fin_reverse");
   ebpf::dsl::load_field(a, r2, r0, kCtFlags);
-  a.jset(r2, ct_flags::kFinFromClient, "tc_fin_closing").ja("tc_fin_store");
-  a.label("tc_fin_closing").mov(r3, static_cast<std::int32_t>(TcpState::kClosing)).or_(r4, ct_flags::kLastAckFromClient);
+  a.jset(r2, ct_flags::kFinFromClient, "tc_fin_closing");
+  a.ldx(W, r5, r10, kScratch + kFinNumbersFinEnd).stx(W, r0, kCtFinEnd.offset, r5).ja("tc_fin_store");
+  a.label("tc_fin_closing").mov(r3, static_cast<std::int32_t>(TcpState::kClosing));
+  a.ldx(W, r5, r10, kScratch + kFinNumbersAck).ldx(W, r1, r0, kCtFinEnd.offset).sub(w5, w1).lsh(r5, 32).arsh(r5, 32);
+  a.jslt(r5, 0, "tc_fin_store").or_(r4, ct_flags::kLastAckFromClient);
   a.label("tc_fin_store").or_(r2, r4);
   ebpf::dsl::store_field(a, r0, kCtFlags, r2);
   ebpf::dsl::store_field(a, r0, kCtState, r3);

@@ -137,9 +137,10 @@ void emit_end_flow(Emitter& e, CloseReason reason, Field counter, std::string_vi
 void emit_tcp_state(Emitter& e, std::string_view done) {
   Assembler& a = e.a;
   const std::string fin = e.unique("fin"), second_fin = e.unique("second_fin"), rst = e.unique("rst"),
-                    last_ack = e.unique("last_ack");
+                    last_ack = e.unique("last_ack"), crossed = e.unique("crossed");
   constexpr std::int16_t kState = EBPF_FIELD(ConntrackValue, state).offset;
   constexpr std::int16_t kFlags = EBPF_FIELD(ConntrackValue, flags).offset;
+  constexpr std::int16_t kFinEnd = EBPF_FIELD(ConntrackValue, fin_end).offset;
   a.ldx(B, r1, r10, flow(kKeyProto)).jne(r1, kProtoTcp, done);
   a.ldx(B, r2, r10, flow(kTcpFlags));
   a.jset(r2, kTcpRst, rst).jset(r2, kTcpFin, fin).jset(r2, kTcpSyn, done);  // a SYN again: retransmission
@@ -147,17 +148,26 @@ void emit_tcp_state(Emitter& e, std::string_view done) {
   a.ldx(B, r1, r0, kState).jge(r1, static_cast<std::int32_t>(TcpState::kEstablished), done);
   a.st(B, r0, kState, static_cast<std::int32_t>(TcpState::kEstablished)).ja(done);
   a.label(fin).ldx(B, r1, r0, kFlags).jset(r1, ct_flags::kFinFromClient, done);  // retransmitted: no change
+  constexpr std::int16_t kNumbers = slot::kFib;  // free until the redirect path (TC build: until the DNAT)
+  emit_tcp_fin_numbers(a, {.ctx = kCtx, .skb = e.tc(), .flow_slot = slot::kFlow, .scratch = kNumbers, .unreadable = done});
+  a.ldx(DW, r0, r10, slot::kCtPtr).ldx(B, r1, r0, kFlags);
   a.or_(r1, ct_flags::kFinFromClient).mov(r3, static_cast<std::int32_t>(TcpState::kFinWait));
   a.jset(r1, ct_flags::kFinFromBackend, second_fin);
+  // The first FIN: where it ends, for the backend's FIN to be checked against.
+  a.ldx(W, r2, r10, kNumbers + kFinNumbersFinEnd).stx(W, r0, kFinEnd, r2);
   a.stx(B, r0, kFlags, r1).stx(B, r0, kState, r3).ja(done);
-  // The backend closed first: its next packet is the last ACK. TC egress reads only the reply-side entry,
-  // so that one learns it too.
-  a.label(second_fin).or_(r1, ct_flags::kLastAckFromBackend).mov(r3, static_cast<std::int32_t>(TcpState::kClosing));
+  // The backend closed first. If this FIN acknowledges the backend's (ack - fin_end >= 0 as a 32-bit serial
+  // difference), the backend's next packet is the last ACK; TC egress reads only the reply-side entry, so that
+  // one learns it too. If the FINs crossed, both sides owe an ACK: no last-ACK flag (ct_flags).
+  a.label(second_fin).mov(r3, static_cast<std::int32_t>(TcpState::kClosing)).mov(r4, ct_flags::kFinFromClient);
+  a.ldx(W, r2, r10, kNumbers + kFinNumbersAck).ldx(W, r5, r0, kFinEnd).sub(w2, w5).lsh(r2, 32).arsh(r2, 32);
+  a.jslt(r2, 0, crossed).or_(r4, ct_flags::kLastAckFromBackend);
+  a.label(crossed).or_(r1, r4).stx(DW, r10, kNumbers + 8, r4);
   a.stx(B, r0, kFlags, r1).stx(B, r0, kState, r3);
   e.build_reverse_key();
   e.lookup("lb_conntrack", slot::kRevKey);
   a.jeq(r0, 0, done);
-  a.ldx(B, r1, r0, kFlags).or_(r1, ct_flags::kFinFromClient | ct_flags::kLastAckFromBackend).stx(B, r0, kFlags, r1);
+  a.ldx(DW, r2, r10, kNumbers + 8).ldx(B, r1, r0, kFlags).or_(r1, r2).stx(B, r0, kFlags, r1);
   a.st(B, r0, kState, static_cast<std::int32_t>(TcpState::kClosing)).ja(done);
   a.label(rst);
   emit_end_flow(e, CloseReason::kRst, EBPF_FIELD(GlobalCounters, ct_closed), done);

@@ -179,7 +179,7 @@ void emit_insert(Emitter& e) {
   a.st(B, r10, at(v, EBPF_FIELD(ConntrackValue, flags)), 0);
   a.ldx(W, r1, r10, slot::kBackendId).stx(W, r10, at(v, EBPF_FIELD(ConntrackValue, backend_id)), r1);
   a.ldx(W, r1, r10, slot::kServiceId).stx(W, r10, at(v, EBPF_FIELD(ConntrackValue, service_id)), r1);
-  a.st(W, r10, at(v, EBPF_FIELD(ConntrackValue, pad)), 0);
+  a.st(W, r10, at(v, EBPF_FIELD(ConntrackValue, fin_end)), 0);
   a.ldx(DW, r1, r10, slot::kNow).stx(DW, r10, at(v, EBPF_FIELD(ConntrackValue, created_ns)), r1);
   a.stx(DW, r10, at(v, EBPF_FIELD(ConntrackValue, last_seen_ns)), r1);
   a.st(DW, r10, at(v, EBPF_FIELD(ConntrackValue, packets)), 1);

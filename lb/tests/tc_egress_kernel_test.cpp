@@ -57,6 +57,7 @@ struct ReplyShape {
   std::vector<std::uint8_t> ip_options;
   std::vector<packet::TcpOption> tcp_options;
   std::string payload = "HTTP/1.1 200 OK\r\n\r\nhello";
+  std::uint32_t seq = 1000, ack = 2000;
 };
 
 // A reply frame from `src`:`sport` to the client, as the backend (or, with the VIP, the LB) sends it.
@@ -69,7 +70,7 @@ std::vector<std::uint8_t> reply(const Flow& f, const std::string& src, std::uint
   else
     b.ipv6(*packet::parse_ipv6(src), *packet::parse_ipv6(f.client));
   if (f.proto == kProtoTcp)
-    b.tcp({.src_port = sport, .dst_port = f.client_port, .seq = 1000, .ack = 2000, .flags = s.tcp_flags,
+    b.tcp({.src_port = sport, .dst_port = f.client_port, .seq = s.seq, .ack = s.ack, .flags = s.tcp_flags,
            .window = 512, .urgent = 0, .options = s.tcp_options});
   else
     b.udp(sport, f.client_port);
@@ -97,9 +98,9 @@ class TcEgress : public ::testing::Test {
   }
 
   // Inserts the flow's two entries as the XDP program would.
-  void insert(const Flow& f, std::uint8_t forward_flags = 0) {
+  void insert(const Flow& f, std::uint8_t forward_flags = 0, std::uint32_t fin_end = 0) {
     ConntrackValue forward{addr_of(f.backend), htons(f.backend_port), static_cast<std::uint8_t>(TcpState::kEstablished),
-                           forward_flags, backend_id_, 0, 0, 1, 1, 5, 500};
+                           forward_flags, backend_id_, 0, fin_end, 1, 1, 5, 500};
     ConntrackValue reverse{addr_of(f.vip), htons(f.vip_port), static_cast<std::uint8_t>(TcpState::kEstablished),
                            ct_flags::kReverse, backend_id_, 0, 0, 1, 1, 0, 0};
     ASSERT_OK(ct().update(ebpf::as_bytes_of(f.forward_key()), ebpf::as_bytes_of(forward)));
@@ -243,10 +244,12 @@ TEST_F(TcEgress, FinFromTheBackendMovesBothEntriesTowardsClosing) {
   EXPECT_EQ(fwd->state, static_cast<std::uint8_t>(TcpState::kFinWait));
   EXPECT_EQ(fwd->flags, ct_flags::kFinFromBackend);
   EXPECT_EQ(rev->flags, ct_flags::kReverse | ct_flags::kFinFromBackend);
-  // The client had already sent its FIN: both sides closing.
+  EXPECT_EQ(fwd->fin_end, fin.seq + fin.payload.size() + 1) << "the ack that covers this FIN";
+  // The client had already sent its FIN, ending at 2000, which this FIN (ack 2000) acknowledges: both sides
+  // closing.
   Flow other = kTcp4;
   other.client_port = 40100;
-  insert(other, ct_flags::kFinFromClient);
+  insert(other, ct_flags::kFinFromClient, 2000);
   run(reply(other, other.backend, other.backend_port, fin));
   fwd = entry(other.forward_key());
   ASSERT_TRUE(fwd);
@@ -256,6 +259,19 @@ TEST_F(TcEgress, FinFromTheBackendMovesBothEntriesTowardsClosing) {
   rev = entry(other.reverse_key());
   ASSERT_TRUE(rev);
   EXPECT_EQ(rev->flags, ct_flags::kReverse | ct_flags::kFinFromBackend | ct_flags::kLastAckFromClient);
+  // The FINs crossed: the client's ends at 2001, this one acknowledges only 2000. Both sides still owe an
+  // ACK: closing, but no last-ACK flag, so the client's next packet does not end the flow.
+  Flow crossed = kTcp4;
+  crossed.client_port = 40101;
+  insert(crossed, ct_flags::kFinFromClient, 2001);
+  run(reply(crossed, crossed.backend, crossed.backend_port, fin));
+  fwd = entry(crossed.forward_key());
+  rev = entry(crossed.reverse_key());
+  ASSERT_TRUE(fwd && rev);
+  EXPECT_EQ(fwd->state, static_cast<std::uint8_t>(TcpState::kClosing));
+  EXPECT_EQ(fwd->flags, ct_flags::kFinFromClient | ct_flags::kFinFromBackend);
+  EXPECT_EQ(rev->state, static_cast<std::uint8_t>(TcpState::kClosing));
+  EXPECT_EQ(rev->flags, ct_flags::kReverse | ct_flags::kFinFromBackend);
   // The first flow's client then closed too (ingress: closing, the backend sends the last ACK). A
   // retransmission of the backend's FIN must not make the client's next packet a "last ACK" as well.
   fwd = entry(kTcp4.forward_key());

@@ -125,16 +125,19 @@ TEST_P(XdpEvents, TheLastAckAfterBothFinsEndsTheFlow) {
     return std::pair{flow_key(mapped(client), mapped(vip), port, 80, kProtoTcp, kFamilyV4),
                      flow_key(mapped(ip4("10.0.1.1")), mapped(client), 8080, port, kProtoTcp, kFamilyV4)};
   };
-  auto patch = [&](const ConntrackKey& key, std::uint8_t add_flags, TcpState state) {
+  auto patch = [&](const ConntrackKey& key, std::uint8_t add_flags, TcpState state, std::uint32_t fin_end = 0) {
     auto v = dp.conntrack(key).value_or(ConntrackValue{});
     v.flags |= add_flags;
     v.state = static_cast<std::uint8_t>(state);
+    if (fin_end != 0) v.fin_end = fin_end;
     return dp.put_conntrack(key, v);
   };
   {
     const auto [forward, reverse] = keys(33335);
-    for (auto flags : {tcp_flags::syn, tcp_flags::ack, static_cast<std::uint8_t>(tcp_flags::fin | tcp_flags::ack)})
-      ASSERT_OK(dp.run(tcp4(client, 33335, vip, 80, flags)));
+    for (auto flags : {tcp_flags::syn, tcp_flags::ack}) ASSERT_OK(dp.run(tcp4(client, 33335, vip, 80, flags)));
+    // The client's FIN comes first, with 3 bytes of data at seq 1000: the ack that covers it is 1004.
+    ASSERT_OK(dp.run(tcp4(client, 33335, vip, 80, tcp_flags::fin | tcp_flags::ack, "bye")));
+    EXPECT_EQ(dp.conntrack(forward).value_or(ConntrackValue{}).fin_end, 1004u);
     ASSERT_OK(patch(forward, ct_flags::kFinFromBackend | ct_flags::kLastAckFromClient, TcpState::kClosing));
     drain(ring);
     const auto last_ack = tcp4(client, 33335, vip, 80, tcp_flags::ack);
@@ -152,7 +155,8 @@ TEST_P(XdpEvents, TheLastAckAfterBothFinsEndsTheFlow) {
   {
     const auto [forward, reverse] = keys(33336);
     for (auto flags : {tcp_flags::syn, tcp_flags::ack}) ASSERT_OK(dp.run(tcp4(client, 33336, vip, 80, flags)));
-    ASSERT_OK(patch(forward, ct_flags::kFinFromBackend, TcpState::kFinWait));  // egress saw the backend's FIN
+    // Egress saw the backend's FIN, which ends at 77: the client's FIN (ack 77) acknowledges it.
+    ASSERT_OK(patch(forward, ct_flags::kFinFromBackend, TcpState::kFinWait, 77));
     ASSERT_OK(patch(reverse, ct_flags::kFinFromBackend, TcpState::kFinWait));
     ASSERT_OK(dp.run(tcp4(client, 33336, vip, 80, tcp_flags::fin | tcp_flags::ack)));
     const auto fwd = dp.conntrack(forward), rev = dp.conntrack(reverse);
@@ -164,6 +168,24 @@ TEST_P(XdpEvents, TheLastAckAfterBothFinsEndsTheFlow) {
               ct_flags::kReverse | ct_flags::kFinFromClient | ct_flags::kFinFromBackend | ct_flags::kLastAckFromBackend);
     ASSERT_OK(dp.run(tcp4(client, 33336, vip, 80, tcp_flags::ack)));  // e.g. a duplicate ACK
     EXPECT_TRUE(dp.conntrack(forward).has_value());
+  }
+  {
+    // The FINs crossed: the backend's ends at 78, the client's acknowledges only 77. Both sides still owe an
+    // ACK, so no packet may end the flow: closing, no last-ACK flag, and the client's ACK closes nothing.
+    const auto [forward, reverse] = keys(33337);
+    for (auto flags : {tcp_flags::syn, tcp_flags::ack}) ASSERT_OK(dp.run(tcp4(client, 33337, vip, 80, flags)));
+    ASSERT_OK(patch(forward, ct_flags::kFinFromBackend, TcpState::kFinWait, 78));
+    ASSERT_OK(patch(reverse, ct_flags::kFinFromBackend, TcpState::kFinWait));
+    ASSERT_OK(dp.run(tcp4(client, 33337, vip, 80, tcp_flags::fin | tcp_flags::ack)));
+    const auto fwd = dp.conntrack(forward), rev = dp.conntrack(reverse);
+    ASSERT_TRUE(fwd && rev);
+    EXPECT_EQ(fwd->state, static_cast<std::uint8_t>(TcpState::kClosing));
+    EXPECT_EQ(fwd->flags, ct_flags::kFinFromClient | ct_flags::kFinFromBackend);
+    EXPECT_EQ(rev->state, static_cast<std::uint8_t>(TcpState::kClosing));
+    EXPECT_EQ(rev->flags, ct_flags::kReverse | ct_flags::kFinFromClient | ct_flags::kFinFromBackend);
+    ASSERT_OK(dp.run(tcp4(client, 33337, vip, 80, tcp_flags::ack)));
+    EXPECT_TRUE(dp.conntrack(forward).has_value());
+    EXPECT_TRUE(dp.conntrack(reverse).has_value());
   }
 }
 
