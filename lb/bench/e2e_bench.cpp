@@ -1,8 +1,9 @@
 // End-to-end HTTP benchmark through the demo topology: wrk in the client namespace against nginx-light
 // backends, in one run: (a) plain routing to one backend (the ceiling), (b) nftables DNAT with conntrack in
 // the LB namespace (the kernel's own L4 NAT load balancing; IPVS is not in this kernel), (c) ebpf-lb with its
-// DNAT program on XDP and (d) on TC ingress (`--ingress-hook tc`), and (e, f) routing again with programs that
-// only pass on the hooks ebpf-lb uses (the hooks' own cost); each with keep-alive and with one connection per
+// DNAT program on XDP (the kernel's default mode: native on veth), (d) on generic XDP (`--xdp-mode generic`)
+// and (e) on TC ingress (`--ingress-hook tc`), and (f, g, h) routing again with programs that only pass on
+// each of those hooks (the hooks' own cost); each with keep-alive and with one connection per
 // request. Every run speaks from a fresh client address (use_fresh_client_address says why).
 //
 // Runs on this VM drift by ±10% over minutes, so modes measured minutes apart are not comparable.
@@ -26,6 +27,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -220,8 +222,12 @@ std::string run_wrk(benchmark::State& state, const std::string& address, bool ke
   if (rps_at == std::string::npos || total_at == std::string::npos) return "cannot parse wrk output: " + *out;
   const double rps = std::strtod(out->c_str() + rps_at + 13, nullptr);
   const double requests = std::strtod(out->c_str() + out->rfind('\n', total_at) + 1, nullptr);
-  if (out->find("Non-2xx") != std::string::npos || out->find("Socket errors") != std::string::npos)
-    state.counters["errors_reported"] = 1;
+  for (const char* marker : {"Non-2xx", "Socket errors"})
+    if (const auto at = out->find(marker); at != std::string::npos) {
+      state.counters["errors_reported"] = 1;
+      std::fprintf(stderr, "wrk (%s) reported %s\n", keep_alive ? "keep-alive" : "one connection per request",
+                   out->substr(at, out->find('\n', at) - at).c_str());
+    }
   state.counters["requests_per_s"] = rps;
   state.counters["softirq_us_per_req"] = requests > 0 ? (after - before) * 1e6 / requests : 0;
   if (requests > 0 && rx_before >= 0 && rx_after >= 0)
@@ -255,9 +261,11 @@ void BM_Routed(benchmark::State& state) {
 }
 
 // Routed, with programs that only say "pass" on the hooks ebpf-lb uses on the LB's client-facing interface
-// (XDP or tcx ingress, and tcx egress): what the hooks themselves cost, before any program work. On a veth,
-// XDP is not free: the peer's skbs are queued to a NAPI poller, and TCP's (cloned) skbs are copied into new
-// pages before the program may see them. ebpf-lb's excess over this floor is its own.
+// (XDP in the kernel's default mode, generic XDP, or tcx ingress; and tcx egress): what the hooks themselves
+// cost, before any program work. On a veth the default XDP mode is native, which queues the peer's skbs to a
+// NAPI poller and copies every cloned one (TCP transmits clones) into a page-pool buffer before the program
+// sees it. ebpf-lb's excess over its hook's floor is its own.
+enum class Hook { xdp, xdp_generic, tc };
 ebpf::Result<ebpf::Program> pass_program(ebpf::ProgType type, std::int32_t verdict) {
   using namespace ebpf::isa;
   ebpf::Assembler a;
@@ -267,26 +275,32 @@ ebpf::Result<ebpf::Program> pass_program(ebpf::ProgType type, std::int32_t verdi
   options.name = "lbbench_pass";
   return ebpf::Program::load(type, code.span(), options);
 }
-ebpf::Result<std::vector<ebpf::Link>> attach_pass_hooks(const std::string& netns, bool xdp) {
+ebpf::Result<std::vector<ebpf::Link>> attach_pass_hooks(const std::string& netns, Hook hook) {
   constexpr std::int32_t kXdpPass = 2, kTcxNext = -1;
   auto guard = EBPF_TRY(ebpf::netlink::NetnsGuard::enter(Topology::path(netns)));
   const auto ifindex = EBPF_TRY(ebpf::netlink::interface_index(Topology::kIngressInterface));
   const auto tc = EBPF_TRY(pass_program(ebpf::ProgType::sched_cls, kTcxNext));
   std::vector<ebpf::Link> links;
-  if (xdp) links.push_back(EBPF_TRY(ebpf::attach_xdp(EBPF_TRY(pass_program(ebpf::ProgType::xdp, kXdpPass)), ifindex)));
-  else links.push_back(EBPF_TRY(ebpf::attach_tcx(tc, ifindex, ebpf::TcDirection::ingress)));
+  if (hook == Hook::tc) {
+    links.push_back(EBPF_TRY(ebpf::attach_tcx(tc, ifindex, ebpf::TcDirection::ingress)));
+  } else {
+    ebpf::XdpOptions options;
+    options.mode = hook == Hook::xdp_generic ? ebpf::XdpMode::generic : ebpf::XdpMode::unspecified;
+    links.push_back(EBPF_TRY(ebpf::attach_xdp(EBPF_TRY(pass_program(ebpf::ProgType::xdp, kXdpPass)), ifindex, options)));
+  }
   links.push_back(EBPF_TRY(ebpf::attach_tcx(tc, ifindex, ebpf::TcDirection::egress)));
   return links;
 }
-void run_routed_with_pass_hooks(benchmark::State& state, bool xdp) {
+void run_routed_with_pass_hooks(benchmark::State& state, Hook hook) {
   auto& b = bench();
   if (!b.error.empty()) return state.SkipWithError(b.error.c_str());
-  auto links = attach_pass_hooks(b.topology->lb_netns(), xdp);
+  auto links = attach_pass_hooks(b.topology->lb_netns(), hook);
   if (!links) return state.SkipWithError(links.error().to_string().c_str());
   run_mode(state, Topology::backend_address(0), state.range(0) != 0);
 }
-void BM_RoutedPassXdp(benchmark::State& state) { run_routed_with_pass_hooks(state, true); }
-void BM_RoutedPassTc(benchmark::State& state) { run_routed_with_pass_hooks(state, false); }
+void BM_RoutedPassXdp(benchmark::State& state) { run_routed_with_pass_hooks(state, Hook::xdp); }
+void BM_RoutedPassXdpGeneric(benchmark::State& state) { run_routed_with_pass_hooks(state, Hook::xdp_generic); }
+void BM_RoutedPassTc(benchmark::State& state) { run_routed_with_pass_hooks(state, Hook::tc); }
 
 void BM_NftablesDnat(benchmark::State& state) {
   auto& b = bench();
@@ -333,14 +347,21 @@ void run_ebpf_lb(benchmark::State& state, std::vector<std::string> extra_args) {
 }
 
 void BM_EbpfLbXdp(benchmark::State& state) { run_ebpf_lb(state, {}); }
+void BM_EbpfLbXdpGeneric(benchmark::State& state) { run_ebpf_lb(state, {"--xdp-mode", "generic"}); }
 void BM_EbpfLbTc(benchmark::State& state) { run_ebpf_lb(state, {"--ingress-hook", "tc"}); }
 
 // Every mode, keep-alive (arg 1) and one connection per request (arg 0), `rounds` times round-robin. Google
 // Benchmark runs benchmarks in registration order, so round r of every mode runs before round r + 1 of any.
 void register_rounds(int rounds) {
   const std::pair<const char*, void (*)(benchmark::State&)> modes[] = {
-      {"BM_Routed", BM_Routed}, {"BM_RoutedPassXdp", BM_RoutedPassXdp}, {"BM_RoutedPassTc", BM_RoutedPassTc},
-      {"BM_NftablesDnat", BM_NftablesDnat}, {"BM_EbpfLbXdp", BM_EbpfLbXdp}, {"BM_EbpfLbTc", BM_EbpfLbTc}};
+      {"BM_Routed", BM_Routed},
+      {"BM_RoutedPassXdp", BM_RoutedPassXdp},
+      {"BM_RoutedPassXdpGeneric", BM_RoutedPassXdpGeneric},
+      {"BM_RoutedPassTc", BM_RoutedPassTc},
+      {"BM_NftablesDnat", BM_NftablesDnat},
+      {"BM_EbpfLbXdp", BM_EbpfLbXdp},
+      {"BM_EbpfLbXdpGeneric", BM_EbpfLbXdpGeneric},
+      {"BM_EbpfLbTc", BM_EbpfLbTc}};
   constexpr int kModes = static_cast<int>(std::size(modes));
   for (int round = 0; round < rounds; ++round)
     for (int keep_alive : {1, 0})
