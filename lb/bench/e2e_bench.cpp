@@ -144,25 +144,11 @@ double lb_rx_packets(const std::string& netns) {
   }
   return sum;
 }
-double tcp_retransmits_in(const std::string& netns) {
-  auto text = run_command({"cat", "/proc/net/snmp"}, Topology::path(netns));
-  if (!text) return -1;
-  std::istringstream in(*text);
-  std::string names, values;
-  while (std::getline(in, names) && std::getline(in, values)) {
-    if (names.rfind("Tcp:", 0) != 0) continue;
-    std::istringstream n(names), v(values);
-    std::string name, value;
-    while (n >> name && v >> value)
-      if (name == "RetransSegs") return std::strtod(value.c_str(), nullptr);
-  }
-  return -1;
-}
 double tcp_retransmits(const Topology& topology) {
-  double sum = tcp_retransmits_in(topology.client_netns());
+  double sum = static_cast<double>(topology.snmp_counter(topology.client_netns(), "Tcp", "RetransSegs"));
   for (int i = 0; i < g_lb_backends && sum >= 0; ++i) {
-    const double backend = tcp_retransmits_in(topology.backend_netns(i));
-    sum = backend < 0 ? -1 : sum + backend;
+    const auto backend = topology.snmp_counter(topology.backend_netns(i), "Tcp", "RetransSegs");
+    sum = backend < 0 ? -1 : sum + static_cast<double>(backend);
   }
   return sum;
 }

@@ -72,6 +72,23 @@ ebpf::Result<std::string> Topology::exec(const std::string& netns, const std::ve
   return run_command(argv, path(netns));
 }
 
+long long Topology::snmp_counter(const std::string& netns, const std::string& group, const std::string& name) const {
+  auto text = exec(netns, {"cat", "/proc/net/snmp"});
+  if (!text) return -1;
+  // Pairs of lines: "Tcp: RtoAlgorithm RtoMin ..." then "Tcp: 1 200 ...".
+  std::istringstream in(*text);
+  const std::string prefix = group + ":";
+  std::string names, values;
+  while (std::getline(in, names) && std::getline(in, values)) {
+    if (names.rfind(prefix, 0) != 0) continue;
+    std::istringstream n(names), v(values);
+    std::string key, value;
+    while (n >> key && v >> value)
+      if (key == name) return std::atoll(value.c_str());
+  }
+  return -1;
+}
+
 ebpf::Result<void> Topology::add_netns(const std::string& name) {
   EBPF_TRY(run_command({"ip", "netns", "add", name}));
   created_.push_back(name);

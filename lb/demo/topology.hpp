@@ -66,6 +66,9 @@ class Topology {
 
   // Runs a command inside namespace `netns` (setns, not `ip netns exec`).
   ebpf::Result<std::string> exec(const std::string& netns, const std::vector<std::string>& argv) const;
+  // A counter of /proc/net/snmp in namespace `netns` ("Ip", "ForwDatagrams"; "Tcp", "RetransSegs"), read by a
+  // `cat` started inside it; -1 when missing.
+  long long snmp_counter(const std::string& netns, const std::string& group, const std::string& name) const;
   // Deletes every namespace now; the destructor then does nothing. Returns the first failure.
   ebpf::Result<void> destroy();
 

@@ -144,28 +144,17 @@ inline int ttl_of(const std::string& body) {
   return at == std::string::npos ? -1 : std::atoi(body.c_str() + at + 5);
 }
 
-// The named counter of /proc/net/snmp ("Ip", "ForwDatagrams") or /proc/net/snmp6 ("", "Ip6OutForwDatagrams")
-// of a namespace, read by a `cat` started inside it; -1 when missing.
+// The named IP counter of /proc/net/snmp ("ForwDatagrams") or /proc/net/snmp6 ("Ip6OutForwDatagrams") of a
+// namespace, read by a `cat` started inside it; -1 when missing.
 inline long long ip_counter(const Topology& topology, const std::string& netns, bool v6, const std::string& name) {
-  auto text = topology.exec(netns, {"cat", v6 ? "/proc/net/snmp6" : "/proc/net/snmp"});
+  if (!v6) return topology.snmp_counter(netns, "Ip", name);
+  auto text = topology.exec(netns, {"cat", "/proc/net/snmp6"});
   if (!text) return -1;
   std::istringstream in(*text);
-  if (v6) {
-    std::string key;
-    long long value = 0;
-    while (in >> key >> value)
-      if (key == name) return value;
-    return -1;
-  }
-  // Pairs of lines: "Ip: Forwarding DefaultTTL ..." then "Ip: 1 64 ...".
-  std::string names, values;
-  while (std::getline(in, names) && std::getline(in, values)) {
-    if (names.rfind("Ip: ", 0) != 0) continue;
-    std::istringstream n(names), v(values);
-    std::string key, value;
-    while (n >> key && v >> value)
-      if (key == name) return std::atoll(value.c_str());
-  }
+  std::string key;
+  long long value = 0;
+  while (in >> key >> value)
+    if (key == name) return value;
   return -1;
 }
 
