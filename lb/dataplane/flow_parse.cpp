@@ -204,4 +204,10 @@ Assembler& emit_tcp_fin_numbers(Assembler& a, const TcpFinNumbersOptions& o) {
   return a;
 }
 
+Assembler& emit_unless_fin_acked(Assembler& a, Reg ack, Reg fin_end, std::string_view not_acked) {
+  // The 32-bit difference, sign-extended to 64 bits for the signed comparison.
+  a.sub(WReg{ack.id}, WReg{fin_end.id}).lsh(ack, 32).arsh(ack, 32);
+  return a.jslt(ack, 0, not_acked);
+}
+
 }  // namespace lb::dataplane

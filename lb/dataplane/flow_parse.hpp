@@ -109,5 +109,9 @@ struct TcpFinNumbersOptions {
 };
 inline constexpr std::int16_t kFinNumbersAck = 0, kFinNumbersFinEnd = 4;
 ebpf::Assembler& emit_tcp_fin_numbers(ebpf::Assembler& a, const TcpFinNumbersOptions& options);
+// Jumps to `not_acked` unless the acknowledgement number in `ack` covers the FIN that ends at `fin_end` (u32
+// values; ack - fin_end >= 0 as a 32-bit serial difference, since sequence numbers wrap). Clobbers `ack`.
+ebpf::Assembler& emit_unless_fin_acked(ebpf::Assembler& a, ebpf::isa::Reg ack, ebpf::isa::Reg fin_end,
+                                       std::string_view not_acked);
 
 }  // namespace lb::dataplane

@@ -119,10 +119,9 @@ void build_forward_key(Assembler& a) {
 }
 
 // FIN from the backend: flag both entries, fin_wait; or closing after the client's FIN, and if this FIN
-// acknowledges the client's (ack - fin_end >= 0 as a 32-bit serial difference) the client's next packet is
-// the last ACK (kLastAckFromClient); FINs that crossed set no last-ACK flag (ct_flags). A first FIN records
-// where it ends (fin_end, forward entry) for the client's FIN to be checked against. A retransmitted FIN
-// changes nothing. r9 = reverse entry.
+// acknowledges the client's, the client's next packet is the last ACK (kLastAckFromClient); FINs that crossed
+// set no last-ACK flag (ct_flags). A first FIN records where it ends (fin_end, forward entry) for the client's
+// FIN to be checked against. A retransmitted FIN changes nothing. r9 = reverse entry.
 void backend_fin(Assembler& a) {
   ebpf::dsl::load_field(a, r1, r9, kCtFlags);
   a.jset(r1, ct_flags::kFinFromBackend, "tc_rewrite");
@@ -134,8 +133,8 @@ void backend_fin(Assembler& a) {
   a.jset(r2, ct_flags::kFinFromClient, "tc_fin_closing");
   a.ldx(W, r5, r10, kScratch + kFinNumbersFinEnd).stx(W, r0, kCtFinEnd.offset, r5).ja("tc_fin_store");
   a.label("tc_fin_closing").mov(r3, static_cast<std::int32_t>(TcpState::kClosing));
-  a.ldx(W, r5, r10, kScratch + kFinNumbersAck).ldx(W, r1, r0, kCtFinEnd.offset).sub(w5, w1).lsh(r5, 32).arsh(r5, 32);
-  a.jslt(r5, 0, "tc_fin_store").or_(r4, ct_flags::kLastAckFromClient);
+  a.ldx(W, r5, r10, kScratch + kFinNumbersAck).ldx(W, r1, r0, kCtFinEnd.offset);
+  emit_unless_fin_acked(a, r5, r1, "tc_fin_store").or_(r4, ct_flags::kLastAckFromClient);
   a.label("tc_fin_store").or_(r2, r4);
   ebpf::dsl::store_field(a, r0, kCtFlags, r2);
   ebpf::dsl::store_field(a, r0, kCtState, r3);

@@ -156,12 +156,12 @@ void emit_tcp_state(Emitter& e, std::string_view done) {
   // The first FIN: where it ends, for the backend's FIN to be checked against.
   a.ldx(W, r2, r10, kNumbers + kFinNumbersFinEnd).stx(W, r0, kFinEnd, r2);
   a.stx(B, r0, kFlags, r1).stx(B, r0, kState, r3).ja(done);
-  // The backend closed first. If this FIN acknowledges the backend's (ack - fin_end >= 0 as a 32-bit serial
-  // difference), the backend's next packet is the last ACK; TC egress reads only the reply-side entry, so that
-  // one learns it too. If the FINs crossed, both sides owe an ACK: no last-ACK flag (ct_flags).
+  // The backend closed first. If this FIN acknowledges the backend's, the backend's next packet is the last
+  // ACK; TC egress reads only the reply-side entry, so that one learns it too. If the FINs crossed, both sides
+  // owe an ACK: no last-ACK flag (ct_flags).
   a.label(second_fin).mov(r3, static_cast<std::int32_t>(TcpState::kClosing)).mov(r4, ct_flags::kFinFromClient);
-  a.ldx(W, r2, r10, kNumbers + kFinNumbersAck).ldx(W, r5, r0, kFinEnd).sub(w2, w5).lsh(r2, 32).arsh(r2, 32);
-  a.jslt(r2, 0, crossed).or_(r4, ct_flags::kLastAckFromBackend);
+  a.ldx(W, r2, r10, kNumbers + kFinNumbersAck).ldx(W, r5, r0, kFinEnd);
+  emit_unless_fin_acked(a, r2, r5, crossed).or_(r4, ct_flags::kLastAckFromBackend);
   a.label(crossed).or_(r1, r4).stx(DW, r10, kNumbers + 8, r4);
   a.stx(B, r0, kFlags, r1).stx(B, r0, kState, r3);
   e.build_reverse_key();
