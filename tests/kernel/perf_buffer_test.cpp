@@ -219,6 +219,9 @@ TEST(PerfBuffer, PauseDropsOutputUntilResume) {
   EBPF_REQUIRE_KERNEL();
   ASSERT_OK_AND_ASSIGN(auto f, Fixture::make(24));
   ASSERT_OK_AND_ASSIGN(auto pb, PerfBuffer::open(f.perf.get()));
+  // One CPU throughout: the kernel reports a ring's losses with that ring's next sample, so outputs that
+  // failed on one CPU and succeeded on another would report no loss (seen in CI when the thread migrated).
+  PinToCpu pin(0);
   ASSERT_OK(pb.pause());
   ASSERT_OK(f.produce(10));
   EXPECT_EQ(f.counter(1), 10u);  // every output failed
