@@ -152,38 +152,29 @@ TEST_P(XdpEvents, TheLastAckAfterBothFinsEndsTheFlow) {
     ASSERT_OK_AND_ASSIGN(auto global, dp.maps->global_counters());
     EXPECT_EQ(global.ct_closed, 1u);
   }
-  {
-    const auto [forward, reverse] = keys(33336);
-    for (auto flags : {tcp_flags::syn, tcp_flags::ack}) ASSERT_OK(dp.run(tcp4(client, 33336, vip, 80, flags)));
-    // Egress saw the backend's FIN, which ends at 77: the client's FIN (ack 77) acknowledges it.
-    ASSERT_OK(patch(forward, ct_flags::kFinFromBackend, TcpState::kFinWait, 77));
+  // The client's FIN is the second; egress saw the backend's FIN, recorded as ending at `backend_fin_end`.
+  // Acknowledged (ack 77 covers 77): the backend's next packet is the last ACK, and the reply-side entry learns
+  // it. Crossed (the backend's FIN ends at 78, the client's acknowledges only 77): both sides still owe an ACK,
+  // so no packet may end the flow. Either way a client ACK after its FIN (a duplicate) closes nothing.
+  struct SecondFin {
+    std::uint16_t port;
+    std::uint32_t backend_fin_end;
+    std::uint8_t last_ack_flag;
+  };
+  for (const SecondFin c : {SecondFin{33336, 77, ct_flags::kLastAckFromBackend}, SecondFin{33337, 78, 0}}) {
+    SCOPED_TRACE(c.port);
+    const auto [forward, reverse] = keys(c.port);
+    for (auto flags : {tcp_flags::syn, tcp_flags::ack}) ASSERT_OK(dp.run(tcp4(client, c.port, vip, 80, flags)));
+    ASSERT_OK(patch(forward, ct_flags::kFinFromBackend, TcpState::kFinWait, c.backend_fin_end));
     ASSERT_OK(patch(reverse, ct_flags::kFinFromBackend, TcpState::kFinWait));
-    ASSERT_OK(dp.run(tcp4(client, 33336, vip, 80, tcp_flags::fin | tcp_flags::ack)));
+    ASSERT_OK(dp.run(tcp4(client, c.port, vip, 80, tcp_flags::fin | tcp_flags::ack)));
     const auto fwd = dp.conntrack(forward), rev = dp.conntrack(reverse);
     ASSERT_TRUE(fwd && rev);
     EXPECT_EQ(fwd->state, static_cast<std::uint8_t>(TcpState::kClosing));
-    EXPECT_EQ(fwd->flags, ct_flags::kFinFromClient | ct_flags::kFinFromBackend | ct_flags::kLastAckFromBackend);
+    EXPECT_EQ(fwd->flags, ct_flags::kFinFromClient | ct_flags::kFinFromBackend | c.last_ack_flag);
     EXPECT_EQ(rev->state, static_cast<std::uint8_t>(TcpState::kClosing));
-    EXPECT_EQ(rev->flags,
-              ct_flags::kReverse | ct_flags::kFinFromClient | ct_flags::kFinFromBackend | ct_flags::kLastAckFromBackend);
-    ASSERT_OK(dp.run(tcp4(client, 33336, vip, 80, tcp_flags::ack)));  // e.g. a duplicate ACK
-    EXPECT_TRUE(dp.conntrack(forward).has_value());
-  }
-  {
-    // The FINs crossed: the backend's ends at 78, the client's acknowledges only 77. Both sides still owe an
-    // ACK, so no packet may end the flow: closing, no last-ACK flag, and the client's ACK closes nothing.
-    const auto [forward, reverse] = keys(33337);
-    for (auto flags : {tcp_flags::syn, tcp_flags::ack}) ASSERT_OK(dp.run(tcp4(client, 33337, vip, 80, flags)));
-    ASSERT_OK(patch(forward, ct_flags::kFinFromBackend, TcpState::kFinWait, 78));
-    ASSERT_OK(patch(reverse, ct_flags::kFinFromBackend, TcpState::kFinWait));
-    ASSERT_OK(dp.run(tcp4(client, 33337, vip, 80, tcp_flags::fin | tcp_flags::ack)));
-    const auto fwd = dp.conntrack(forward), rev = dp.conntrack(reverse);
-    ASSERT_TRUE(fwd && rev);
-    EXPECT_EQ(fwd->state, static_cast<std::uint8_t>(TcpState::kClosing));
-    EXPECT_EQ(fwd->flags, ct_flags::kFinFromClient | ct_flags::kFinFromBackend);
-    EXPECT_EQ(rev->state, static_cast<std::uint8_t>(TcpState::kClosing));
-    EXPECT_EQ(rev->flags, ct_flags::kReverse | ct_flags::kFinFromClient | ct_flags::kFinFromBackend);
-    ASSERT_OK(dp.run(tcp4(client, 33337, vip, 80, tcp_flags::ack)));
+    EXPECT_EQ(rev->flags, ct_flags::kReverse | ct_flags::kFinFromClient | ct_flags::kFinFromBackend | c.last_ack_flag);
+    ASSERT_OK(dp.run(tcp4(client, c.port, vip, 80, tcp_flags::ack)));
     EXPECT_TRUE(dp.conntrack(forward).has_value());
     EXPECT_TRUE(dp.conntrack(reverse).has_value());
   }
