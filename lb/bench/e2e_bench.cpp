@@ -127,8 +127,8 @@ ebpf::Result<HookPrograms> attached_programs(const std::string& netns) {
   return programs;
 }
 
-// Packets the load balancer namespace's interfaces received, summed (/proc/net/dev read inside the namespace),
-// and the TCP segments the client and the backends retransmitted (/proc/net/snmp). -1 when unreadable.
+// Packets the load balancer namespace's interfaces (loopback aside) received, summed from /proc/net/dev read
+// inside the namespace; -1 when unreadable.
 double lb_rx_packets(const std::string& netns) {
   auto text = run_command({"cat", "/proc/net/dev"}, Topology::path(netns));
   if (!text) return -1;
@@ -144,6 +144,7 @@ double lb_rx_packets(const std::string& netns) {
   }
   return sum;
 }
+// TCP segments the client and the backends retransmitted (Tcp RetransSegs of /proc/net/snmp); -1 when unreadable.
 double tcp_retransmits(const Topology& topology) {
   double sum = static_cast<double>(topology.snmp_counter(topology.client_netns(), "Tcp", "RetransSegs"));
   for (int i = 0; i < g_lb_backends && sum >= 0; ++i) {
